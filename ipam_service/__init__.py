@@ -1,0 +1,1 @@
+"""flatnet's central IPAM service: pools, node blocks and the ownership ledger."""

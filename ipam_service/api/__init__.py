@@ -1,0 +1,1 @@
+"""HTTP entry: FastAPI app, endpoints, problem+json rendering."""

@@ -1,0 +1,1 @@
+"""Data access. Only repositories query; only the request boundary commits."""

@@ -1,0 +1,59 @@
+"""Node rows (soft-deleted, so history keeps its node)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ipam_service.models import Node
+
+
+class NodeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, name: str, *, include_deleted: bool = False) -> Node | None:
+        stmt = select(Node).where(Node.name == name)
+        if not include_deleted:
+            stmt = stmt.where(Node.deleted_at.is_(None))
+        return await self.session.scalar(stmt)
+
+    async def get_for_update(self, name: str) -> Node | None:
+        stmt = select(Node).where(Node.name == name).with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def by_ids(self, ids: Sequence[int]) -> dict[int, str]:
+        rows = await self.session.execute(select(Node.id, Node.name).where(Node.id.in_(ids)))
+        return {row.id: row.name for row in rows}
+
+    async def ip_taken_by_other(self, name: str, node_ip: str) -> str | None:
+        stmt = select(Node.name).where(
+            Node.node_ip == node_ip, Node.deleted_at.is_(None), Node.name != name
+        )
+        return await self.session.scalar(stmt)
+
+    async def page(
+        self, *, after: str | None, limit: int, label: tuple[str, str] | None
+    ) -> Sequence[Node]:
+        stmt = select(Node).where(Node.deleted_at.is_(None)).order_by(Node.name).limit(limit)
+        if after is not None:
+            stmt = stmt.where(Node.name > after)
+        if label is not None:
+            stmt = stmt.where(Node.labels.contains({label[0]: label[1]}))
+        return (await self.session.scalars(stmt)).all()
+
+    async def add(self, node: Node) -> None:
+        self.session.add(node)
+        await self.session.flush()
+
+    async def touch(self, node: Node) -> None:
+        node.last_seen_at = await self.now()
+        await self.session.flush()
+
+    async def now(self) -> datetime:
+        value = await self.session.scalar(select(func.now()))
+        assert value is not None
+        return value

@@ -1,0 +1,1 @@
+"""Orchestration: validate, call repositories, translate database conflicts."""

@@ -1,0 +1,1 @@
+"""Alembic migration history shared by the IPAM service and the fabric controller."""

@@ -1,0 +1,1 @@
+"""flatnet node agent: wires pods into the node netns and keeps the node's routes in sync."""

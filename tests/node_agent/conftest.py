@@ -1,0 +1,154 @@
+"""Throwaway network namespaces for the netlink adapter's tests.
+
+Every namespace is named ``fntest-<pid>-<n>`` and deleted at teardown, whatever
+the test did. A "node" namespace plays the node: the adapter is always built
+with ``host_netns`` pointing at it, so no test touches the real host namespace.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import os
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+import pytest
+
+from tests.need import need_binary, need_root
+
+NODE_V4 = IPv4Address("192.0.2.1")
+NODE_V6 = IPv6Address("fd00:ffff::1")
+_COUNTER = itertools.count()
+
+
+def ip(*args: str, check: bool = True) -> str:
+    """Run ``ip`` and return its stdout."""
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class Netns:
+    name: str
+
+    @property
+    def path(self) -> str:
+        return f"/run/netns/{self.name}"
+
+    def ip(self, *args: str, check: bool = True) -> str:
+        return ip("-n", self.name, *args, check=check)
+
+    def link_names(self) -> set[str]:
+        return {line.split(":")[1].strip().split("@")[0] for line in self.ip("-o", "link").splitlines()}
+
+
+@pytest.fixture
+def make_netns() -> Iterator[Callable[[], Netns]]:
+    """Factory of fresh, empty namespaces; all are deleted at teardown."""
+    need_root()
+    need_binary("ip")
+    made: list[Netns] = []
+
+    def make() -> Netns:
+        ns = Netns(f"fntest-{os.getpid()}-{next(_COUNTER)}")
+        ip("netns", "add", ns.name)
+        made.append(ns)
+        ns.ip("link", "set", "lo", "up")
+        return ns
+
+    yield make
+    for ns in made:
+        ip("netns", "del", ns.name, check=False)
+
+
+@pytest.fixture
+def node(make_netns: Callable[[], Netns]) -> Netns:
+    """A namespace playing the node, with its own addresses on ``lo``."""
+    ns = make_netns()
+    ns.ip("addr", "add", f"{NODE_V4}/32", "dev", "lo")
+    ns.ip("addr", "add", f"{NODE_V6}/128", "dev", "lo")
+    return ns
+
+
+def in_netns(path: str, fn: Callable[[], socket.socket]) -> socket.socket:
+    """Create a socket inside the netns at ``path`` (a thread joins it, then exits)."""
+    made: list[socket.socket] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) != 0:
+                    raise OSError(ctypes.get_errno(), "setns")
+            finally:
+                os.close(fd)
+            made.append(fn())
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
+    return made[0]
+
+
+def _checksum(data: bytes) -> int:
+    data += b"\0" * (len(data) % 2)
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def icmp_echo(netns_path: str, dst: str, *, attempts: int = 3, timeout: float = 1.0) -> bool:
+    """Ping ``dst`` from the netns at ``netns_path``; True on an echo reply.
+
+    A raw-socket ping in Python, because the test VM has no ``ping`` binary.
+    """
+    addr = ip_address(dst)
+    v4 = addr.version == 4
+    family = socket.AF_INET if v4 else socket.AF_INET6
+    proto = socket.IPPROTO_ICMP if v4 else socket.IPPROTO_ICMPV6
+    sock = in_netns(netns_path, lambda: socket.socket(family, socket.SOCK_RAW, proto))
+    ident = os.getpid() & 0xFFFF
+    with sock:
+        for seq in range(attempts):
+            header = struct.pack("!BBHHH", 8 if v4 else 128, 0, 0, ident, seq)
+            payload = b"flatnet-test"
+            if v4:  # the kernel fills in the ICMPv6 checksum, not the ICMPv4 one
+                csum = _checksum(header + payload)
+                header = struct.pack("!BBHHH", 8, 0, csum, ident, seq)
+            sock.sendto(header + payload, (str(addr), 0))
+            if _await_reply(sock, v4=v4, ident=ident, seq=seq, timeout=timeout):
+                return True
+    return False
+
+
+def _await_reply(sock: socket.socket, *, v4: bool, ident: int, seq: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    for _ in range(100):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        sock.settimeout(left)
+        try:
+            data = sock.recv(2048)
+        except TimeoutError:
+            return False
+        icmp = data[(data[0] & 0x0F) * 4 :] if v4 else data
+        kind, _, _, rid, rseq = struct.unpack("!BBHHH", icmp[:8])
+        if kind == (0 if v4 else 129) and (rid, rseq) == (ident, seq):
+            return True
+    return False
