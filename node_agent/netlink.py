@@ -7,8 +7,8 @@ live in :mod:`node_agent.podnet`.
 
 Contracts:
 
-* Every kernel error is translated in :func:`_translate`, from one table, into
-  the tree of :mod:`node_agent.errors`.
+* Every kernel call runs under :func:`_kernel`, which translates errno into the
+  tree of :mod:`node_agent.errors` through one table (``podnet.KERNEL_ERRORS``).
 * ``unwire_pod``, ``ensure_*`` and ``remove_*`` are idempotent. ``wire_pod`` is
   safe to retry: it deletes a stale host veth of the same name, and it rolls back
   what it created when a step fails.
@@ -37,7 +37,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from ipaddress import ip_address, ip_network
 from typing import Any, TypeVar
@@ -48,6 +48,7 @@ from pyroute2.netlink.exceptions import NetlinkError as _Pyroute2Error
 from node_agent.errors import (
     LinkConflict,
     LinkNotFound,
+    NetlinkError,
     PodCheckError,
     RouteNotFound,
 )
@@ -134,7 +135,9 @@ def _in_netns(fd: int | None, fn: Callable[[], T]) -> T:
 def _rtnl(fd: int | None, where: str) -> Iterator[Any]:
     """An ``IPRoute`` bound to netns ``fd``; no multicast groups, closed on exit."""
     with _kernel("netns", f"join netns {where}"):
-        sock = _in_netns(fd, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM))
+        sock = _in_netns(
+            fd, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_ROUTE)
+        )
     try:
         ipr = IPRoute(groups=0, use_socket=sock)
     except BaseException:
@@ -144,6 +147,23 @@ def _rtnl(fd: int | None, where: str) -> Iterator[Any]:
         yield ipr
     finally:
         ipr.close()
+
+
+@contextmanager
+def _pod_netns(path: str, host_fd: int | None) -> Iterator[tuple[int, Any]]:
+    """An fd of the pod netns at ``path`` and an ``IPRoute`` bound to it."""
+    fd = _open_netns(path)
+    try:
+        # A path that resolves to the node's own netns (a hostNetwork sandbox,
+        # a pid that already exited and got reused) must never be wired: the
+        # "pod" end would land in the node's netns as eth0.
+        host = os.fstat(host_fd) if host_fd is not None else os.stat("/proc/thread-self/ns/net")
+        if (os.fstat(fd).st_dev, os.fstat(fd).st_ino) == (host.st_dev, host.st_ino):
+            raise NetlinkError(f"netns {path} is the node's own network namespace")
+        with _rtnl(fd, path) as ipr:
+            yield fd, ipr
+    finally:
+        os.close(fd)
 
 
 def _write_sysctls(fd: int | None, values: dict[str, str], *, missing_ok: bool = False) -> None:
@@ -158,6 +178,17 @@ def _write_sysctls(fd: int | None, values: dict[str, str], *, missing_ok: bool =
 
     with _kernel("sysctl", f"write {', '.join(values)}"):
         _in_netns(fd, write)
+
+
+def _roll_back(undo: list[Callable[[], None]]) -> None:
+    """Run undo steps newest first; a failing step is logged, never raised over the cause."""
+    for action in reversed(undo):
+        try:
+            action()
+        except (LinkNotFound, RouteNotFound):
+            pass
+        except NetlinkError:
+            log.warning("rollback step failed", exc_info=True)
 
 
 class _KeyedLocks:
@@ -263,20 +294,15 @@ class Netlink:
             raise ValueError("wire_pod needs at least one address")
         undo: list[Callable[[], None]] = []
         with self._locks.hold(host_ifname), self._host() as host:
-            pod_fd = _open_netns(netns)
             try:
-                with _rtnl(pod_fd, netns) as pod:
+                with _pod_netns(netns, self._host_fd) as (pod_fd, pod):
                     job = _Wiring(
                         self, host, pod, pod_fd, netns, ifname, host_ifname, addrs, mtu, undo
                     )
                     return job.run()
             except BaseException:
-                for action in reversed(undo):
-                    with suppress(LinkNotFound, RouteNotFound):
-                        action()
+                _roll_back(undo)
                 raise
-            finally:
-                os.close(pod_fd)
 
     def unwire_pod(self, host_ifname: str) -> bool:
         """Delete the host veth and its host routes; ``False`` if it was already gone.
@@ -431,24 +457,14 @@ class Netlink:
 
     def _observe(self, *, netns: str, ifname: str, host_ifname: str) -> PodObserved:
         with self._host() as host:
-            try:
-                with _kernel("link", f"get link {host_ifname}"):
-                    hlink = host.link("get", ifname=host_ifname)[0]
-            except LinkNotFound:
-                hlink = None
+            hlink = None
+            with suppress(LinkNotFound):
+                hlink = self._link_get(host, host_ifname)
             routed = self._routed_to(host).get(int(hlink["index"]), []) if hlink else []
-        pod_fd = _open_netns(netns)
-        try:
-            with _rtnl(pod_fd, netns) as pod:
-                seen = _observe_pod(pod, ifname)
-        finally:
-            os.close(pod_fd)
-        return PodObserved(
-            kind=seen.kind,
-            mac=seen.mac,
-            up=seen.up,
-            addresses=seen.addresses,
-            default_gateways=seen.default_gateways,
+        with _pod_netns(netns, self._host_fd) as (_, pod):
+            seen = _observe_pod(pod, ifname)
+        return replace(
+            seen,
             host_up=None if hlink is None else bool(hlink["flags"] & _IFF_UP),
             host_routes=frozenset(ip_address(n.network_address) for n in routed),
         )

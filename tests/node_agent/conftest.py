@@ -48,7 +48,29 @@ class Netns:
         return ip("-n", self.name, *args, check=check)
 
     def link_names(self) -> set[str]:
-        return {line.split(":")[1].strip().split("@")[0] for line in self.ip("-o", "link").splitlines()}
+        return _link_names(self.ip("-o", "link"))
+
+
+def _link_names(ip_o_link: str) -> set[str]:
+    return {line.split(":")[1].strip().split("@")[0] for line in ip_o_link.splitlines()}
+
+
+def _host_footprint() -> tuple[set[str], str]:
+    """Our links and routes in the namespace the test runner itself lives in."""
+    links = {name for name in _link_names(ip("-o", "link")) if name.startswith("fn")}
+    routes = ip("route", "show", "proto", "241") + ip("-6", "route", "show", "proto", "241")
+    return links, routes
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _real_host_untouched() -> Iterator[None]:
+    """Fail the module if any test left a flatnet link or route in the real host netns."""
+    if os.geteuid() != 0:
+        yield
+        return
+    before = _host_footprint()
+    yield
+    assert _host_footprint() == before, "a test changed the real host namespace"
 
 
 @pytest.fixture
@@ -109,7 +131,7 @@ def _checksum(data: bytes) -> int:
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     total = (total >> 16) + (total & 0xFFFF)
     total += total >> 16
-    return ~total & 0xFFFF
+    return int(~total & 0xFFFF)
 
 
 def icmp_echo(netns_path: str, dst: str, *, attempts: int = 3, timeout: float = 1.0) -> bool:
