@@ -16,13 +16,31 @@ POOL_COLS = ("name", "family", "block_prefixlen", "cidrs", "description")
 NODE_COLS = ("name", "node_ip", "asn", "labels", "last_seen_at")
 BLOCK_COLS = ("cidr", "pool", "node", "state", "claimed_at", "released_at")
 LEASE_COLS = ("ip", "node", "pod_namespace", "pod_name", "container_id", "ifname", "start", "end")
-USAGE_COLS = ("pool", "blocks_total", "blocks_held", "blocks_free", "addresses_used", "addresses_free")
+USAGE_COLS = (
+    "pool",
+    "blocks_total",
+    "blocks_held",
+    "blocks_free",
+    "addresses_used",
+    "addresses_free",
+)
 
-url_option = click.option("--url", envvar="FLATNET_IPAM_URL", default="http://127.0.0.1:8470",
-                          show_default=True, help="IPAM base URL.")
+url_option = click.option(
+    "--url",
+    envvar="FLATNET_IPAM_URL",
+    default="http://127.0.0.1:8470",
+    show_default=True,
+    help="IPAM base URL.",
+)
 token_option = click.option("--token", envvar="FLATNET_TOKEN", default=None, help="Bearer token.")
-out_option = click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]),
-                          default="table", show_default=True)
+out_option = click.option(
+    "-o",
+    "--output",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
 
 
 def _client(ctx: click.Context) -> IpamClient:
@@ -48,16 +66,13 @@ def _group(name: str, help_text: str) -> click.Group:
 def common(fn: Any) -> Any:
     """Give an operator command --url, --token and -o; keep them in ctx.obj."""
 
-    @url_option
-    @token_option
-    @out_option
-    @click.pass_context
     @functools.wraps(fn)
     def wrapper(ctx: click.Context, url: str, token: str | None, fmt: str, **kwargs: Any) -> Any:
         ctx.obj = {"url": url, "token": token, "fmt": fmt}
         return ctx.invoke(fn, ctx, **kwargs)
 
-    return wrapper
+    decorated: Any = click.pass_context(wrapper)
+    return url_option(token_option(out_option(decorated)))
 
 
 @click.group(help="The central IPAM service.")
@@ -69,13 +84,17 @@ def ipam() -> None:
 @click.option("--host", default=None, help="Listen address (FLATNET_HOST).")
 @click.option("--port", type=int, default=None, help="Listen port (FLATNET_PORT).")
 @click.option("--workers", type=int, default=None, help="Worker processes (FLATNET_WORKERS).")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Embedded PostgreSQL data directory (FLATNET_DATA_DIR).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Embedded PostgreSQL data directory (FLATNET_DATA_DIR).",
+)
 def serve(host: str | None, port: int | None, workers: int | None, data_dir: Path | None) -> None:
     from ipam_service.config import IpamSettings
     from ipam_service.main import serve as run
 
-    given = {"host": host, "port": port, "workers": workers, "data_dir": data_dir}
+    given: dict[str, Any] = {"host": host, "port": port, "workers": workers, "data_dir": data_dir}
     run(IpamSettings(**{k: v for k, v in given.items() if v is not None}))
 
 
@@ -114,16 +133,28 @@ def pools_get(ctx: click.Context, name: str) -> None:
 @click.option("--subnet", multiple=True, help="CIDR=label=value topology subnet (repeatable).")
 @click.option("--description", default="")
 @common
-def pools_create(ctx: click.Context, name: str, cidrs: tuple[str, ...], block_prefixlen: int,
-                 reserve: tuple[str, ...], subnet: tuple[str, ...], description: str) -> None:
+def pools_create(
+    ctx: click.Context,
+    name: str,
+    cidrs: tuple[str, ...],
+    block_prefixlen: int,
+    reserve: tuple[str, ...],
+    subnet: tuple[str, ...],
+    description: str,
+) -> None:
     subnets = []
     for item in subnet:
         cidr, _, selector = item.partition("=")
         key, _, value = selector.partition("=")
         subnets.append({"cidr": cidr, "node_selector": {key: value}})
-    body = {"name": name, "cidrs": list(cidrs), "block_prefixlen": block_prefixlen,
-            "reservations": [{"cidr": r} for r in reserve], "subnets": subnets,
-            "description": description}
+    body = {
+        "name": name,
+        "cidrs": list(cidrs),
+        "block_prefixlen": block_prefixlen,
+        "reservations": [{"cidr": r} for r in reserve],
+        "subnets": subnets,
+        "description": description,
+    }
     _run(ctx, lambda c: c.request("POST", "/v1/pools", json=body), columns=POOL_COLS)
 
 
@@ -166,8 +197,9 @@ def nodes_list(ctx: click.Context, label: str | None) -> None:
 @click.option("--label", "labels", multiple=True, help="key=value (repeatable)")
 @click.option("--asn", type=int, default=None)
 @common
-def nodes_register(ctx: click.Context, name: str, node_ip: str, labels: tuple[str, ...],
-                   asn: int | None) -> None:
+def nodes_register(
+    ctx: click.Context, name: str, node_ip: str, labels: tuple[str, ...], asn: int | None
+) -> None:
     body = {"node_ip": node_ip, "labels": dict(lb.split("=", 1) for lb in labels), "asn": asn}
     _run(ctx, lambda c: c.request("PUT", f"/v1/nodes/{name}", json=body), columns=NODE_COLS)
 
@@ -177,8 +209,11 @@ def nodes_register(ctx: click.Context, name: str, node_ip: str, labels: tuple[st
 @click.option("--reason", default="deleted by operator")
 @common
 def nodes_delete(ctx: click.Context, name: str, reason: str) -> None:
-    _run(ctx, lambda c: c.request("DELETE", f"/v1/nodes/{name}", params={"reason": reason}),
-         columns=NODE_COLS)
+    _run(
+        ctx,
+        lambda c: c.request("DELETE", f"/v1/nodes/{name}", params={"reason": reason}),
+        columns=NODE_COLS,
+    )
 
 
 blocks = _group("blocks", "Operator commands for blocks.")
@@ -201,7 +236,9 @@ def blocks_list(ctx: click.Context, pool: str | None, node: str | None, state: s
 @common
 def blocks_claim(ctx: click.Context, node: str, pool: str, request_id: str | None) -> None:
     body = {"pool": pool, "request_id": request_id}
-    _run(ctx, lambda c: c.request("POST", f"/v1/nodes/{node}/blocks", json=body), columns=BLOCK_COLS)
+    _run(
+        ctx, lambda c: c.request("POST", f"/v1/nodes/{node}/blocks", json=body), columns=BLOCK_COLS
+    )
 
 
 @blocks.command("release")
@@ -211,8 +248,11 @@ def blocks_claim(ctx: click.Context, node: str, pool: str, request_id: str | Non
 @common
 def blocks_release(ctx: click.Context, node: str, cidr: str, force: bool) -> None:
     params = {"force": str(force).lower()}
-    _run(ctx, lambda c: c.request("DELETE", f"/v1/nodes/{node}/blocks/{cidr}", params=params),
-         columns=BLOCK_COLS)
+    _run(
+        ctx,
+        lambda c: c.request("DELETE", f"/v1/nodes/{node}/blocks/{cidr}", params=params),
+        columns=BLOCK_COLS,
+    )
 
 
 audit = _group("audit", "Who owned an IP, when.")
@@ -261,5 +301,3 @@ def audit_export(ctx: click.Context, since: str | None, until: str | None, fmt: 
             click.echo(line)
     except IpamClientError as exc:
         raise click.ClickException(str(exc)) from exc
-
-

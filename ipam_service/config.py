@@ -36,7 +36,8 @@ class IpamSettings(BaseSettings):
         default="on", description="'off' disables bearer-token checks (local demo only)."
     )
     tokens_file: Path | None = Field(
-        default=None, description='JSON file of {"<token>": "<role>"}; roles admin, auditor, node:<name>.'
+        default=None,
+        description='JSON file of {"<token>": "<role>"}; roles admin, auditor, node:<name>.',
     )
     max_batch_events: int = Field(
         default=1000, ge=1, description="Largest ledger event batch one request may carry."
@@ -45,7 +46,9 @@ class IpamSettings(BaseSettings):
         default=4 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
     )
     page_limit_default: int = Field(default=100, ge=1, description="Page size when none is asked.")
-    page_limit_max: int = Field(default=1000, ge=1, description="Largest page size a client may ask.")
+    page_limit_max: int = Field(
+        default=1000, ge=1, description="Largest page size a client may ask."
+    )
     claim_scan_page: int = Field(
         default=256, ge=8, description="Held blocks read per step while searching for a free block."
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -23,10 +25,8 @@ def start_embedded(data_dir: Path) -> str:
     The server outlives this process (cleanup_mode=None), so several service
     processes can share it; ``pg_ctl stop`` on the data directory stops it.
     """
-    import pgserver  # heavy import, only when the embedded default is used
-
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    server = _server(data_dir, cleanup_mode=None)
     uri: str = server.get_uri()
     log.info("embedded postgresql ready", extra={"data_dir": str(data_dir)})
     return uri
@@ -75,3 +75,18 @@ def migrate(url: str, *, lock_id: int, revision: str = "head") -> None:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id})
             conn.commit()
     engine.dispose()
+
+
+def stop_embedded(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL of ``data_dir`` (no-op when it is not running)."""
+    _server(data_dir, cleanup_mode="stop").cleanup()
+
+
+def _server(data_dir: Path, *, cleanup_mode: str | None) -> Any:
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI); harmless here
+        warnings.simplefilter("ignore")
+        # heavy import, only when the embedded default is used
+        from pgserver.postgres_server import get_server
+
+        return get_server(data_dir, cleanup_mode=cleanup_mode)

@@ -10,7 +10,14 @@ from typing import ClassVar
 
 
 class JsonFormatter(logging.Formatter):
-    CONTEXT: ClassVar[tuple[str, ...]] = ("pool", "node", "container_id", "peer", "path", "data_dir")
+    CONTEXT: ClassVar[tuple[str, ...]] = (
+        "pool",
+        "node",
+        "container_id",
+        "peer",
+        "path",
+        "data_dir",
+    )
 
     def format(self, record: logging.LogRecord) -> str:
         out = {

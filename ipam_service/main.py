@@ -29,7 +29,8 @@ def app_factory() -> FastAPI:
     if not settings.database_url:
         raise RuntimeError("FLATNET_DATABASE_URL must be set for workers (serve() sets it)")
     engine = make_engine(
-        settings.database_url, pool_size=settings.db_pool_size,
+        settings.database_url,
+        pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_overflow,
     )
     return create_app(settings, sessionmaker=make_sessionmaker(engine))
@@ -42,6 +43,11 @@ def serve(settings: IpamSettings) -> None:
     os.environ["FLATNET_DATABASE_URL"] = url
     log.info("serving IPAM", extra={"path": f"http://{settings.host}:{settings.port}"})
     uvicorn.run(
-        "ipam_service.main:app_factory", factory=True, host=settings.host, port=settings.port,
-        workers=settings.workers, log_config=None, access_log=False,
+        "ipam_service.main:app_factory",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
     )

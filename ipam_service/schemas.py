@@ -52,7 +52,9 @@ Cidr = Annotated[IPNetwork, BeforeValidator(parse_cidr)]
 IP = Annotated[IPAddress, BeforeValidator(parse_ip)]
 Name = Annotated[str, Field(pattern=NAME_RE, max_length=63)]
 NodeName = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", max_length=253)]
-Labels = dict[Annotated[str, Field(min_length=1, max_length=317)], Annotated[str, Field(max_length=63)]]
+Labels = dict[
+    Annotated[str, Field(min_length=1, max_length=317)], Annotated[str, Field(max_length=63)]
+]
 
 
 class Strict(BaseModel):

@@ -20,10 +20,13 @@ def cell(value: Any) -> str:
 def render(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     body = [[cell(row.get(c)) for c in columns] for row in rows]
     header = [c.upper() for c in columns]
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
-              for i, h in enumerate(header)]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-             for r in [header, *body]]
+    widths = [
+        max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)
+    ]
+    lines = [
+        "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *body]
+    ]
     return "\n".join(lines)
 
 

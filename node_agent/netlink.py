@@ -157,8 +157,9 @@ def _pod_netns(path: str, host_fd: int | None) -> Iterator[tuple[int, Any]]:
         # A path that resolves to the node's own netns (a hostNetwork sandbox,
         # a pid that already exited and got reused) must never be wired: the
         # "pod" end would land in the node's netns as eth0.
+        pod = os.fstat(fd)
         host = os.fstat(host_fd) if host_fd is not None else os.stat("/proc/thread-self/ns/net")
-        if (os.fstat(fd).st_dev, os.fstat(fd).st_ino) == (host.st_dev, host.st_ino):
+        if (pod.st_dev, pod.st_ino) == (host.st_dev, host.st_ino):
             raise NetlinkError(f"netns {path} is the node's own network namespace")
         with _rtnl(fd, path) as ipr:
             yield fd, ipr

@@ -37,13 +37,15 @@ async def _gauge_loop(app: FastAPI, period: float) -> None:
     while app.state.running:
         try:
             await refresh_pool_gauges(app.state.sessionmaker, app.state.metrics)
-        except Exception:  # noqa: BLE001 - a failed refresh must not stop the loop
+        except Exception:
             log.warning("pool gauge refresh failed", exc_info=True)
         await asyncio.sleep(period)
 
 
 def create_app(
-    settings: IpamSettings, *, sessionmaker: async_sessionmaker[AsyncSession],
+    settings: IpamSettings,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
     refresh_gauges: bool = True,
 ) -> FastAPI:
     @contextlib.asynccontextmanager
@@ -60,7 +62,9 @@ def create_app(
                 await task
 
     app = FastAPI(
-        title="flatnet IPAM", version="1", lifespan=lifespan,
+        title="flatnet IPAM",
+        version="1",
+        lifespan=lifespan,
         description="Pools, node blocks and the IP ownership ledger.",
     )
     metrics = Metrics()

@@ -20,7 +20,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(session: SessionDep, response: Response) -> dict[str, str]:
     try:
         await session.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+    except Exception as exc:
         response.status_code = 503
         return {"status": "unavailable", "detail": type(exc).__name__}
     return {"status": "ok"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -14,12 +14,28 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ipam_service.api.deps import (
-    CursorQuery, LimitQuery, MetricsDep, PrincipalDep, ReaderDep, SessionDep, SettingsDep,
-    aware, limit_of, utcnow,
+    CursorQuery,
+    LimitQuery,
+    MetricsDep,
+    PrincipalDep,
+    ReaderDep,
+    SessionDep,
+    SettingsDep,
+    aware,
+    limit_of,
+    utcnow,
 )
 from ipam_service.auth import Access, authorize
 from ipam_service.errors import InvalidInput
-from ipam_service.schemas import IP, LeaseRead, LedgerBatch, LedgerBatchResult, OwnerAt, Page, Problem
+from ipam_service.schemas import (
+    IP,
+    LeaseRead,
+    LedgerBatch,
+    LedgerBatchResult,
+    OwnerAt,
+    Page,
+    Problem,
+)
 from ipam_service.services.audit import AuditService
 from ipam_service.services.ledger import LedgerService
 
@@ -30,7 +46,10 @@ EXPORT_FIELDS = list(LeaseRead.model_fields)
 
 @router.post("/v1/ledger/events", responses={409: {"model": Problem}, 413: {"model": Problem}})
 async def post_events(
-    batch: LedgerBatch, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+    batch: LedgerBatch,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
     metrics: MetricsDep,
 ) -> LedgerBatchResult:
     authorize(principal, Access.NODE, node=batch.node)
@@ -43,7 +62,9 @@ async def post_events(
 
 @router.get("/v1/audit/ips/{ip}")
 async def owner_at(
-    ip: IpPath, session: SessionDep, _: ReaderDep,
+    ip: IpPath,
+    session: SessionDep,
+    _: ReaderDep,
     at: Annotated[datetime | None, Query(description="RFC 3339 instant; default now")] = None,
 ) -> OwnerAt:
     instant = aware(at, field="at") or utcnow()
@@ -52,17 +73,25 @@ async def owner_at(
 
 @router.get("/v1/audit/ips/{ip}/history")
 async def ip_history(
-    ip: IpPath, session: SessionDep, settings: SettingsDep, _: ReaderDep,
-    cursor: CursorQuery = None, limit: LimitQuery = None,
+    ip: IpPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: ReaderDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = None,
 ) -> Page[LeaseRead]:
     return await AuditService(session).history(ip, cursor=cursor, limit=limit_of(settings, limit))
 
 
 @router.get("/v1/audit/pods")
 async def pod_history(
-    session: SessionDep, settings: SettingsDep, _: ReaderDep,
-    namespace: Annotated[str, Query(min_length=1)], name: Annotated[str, Query(min_length=1)],
-    cursor: CursorQuery = None, limit: LimitQuery = None,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: ReaderDep,
+    namespace: Annotated[str, Query(min_length=1)],
+    name: Annotated[str, Query(min_length=1)],
+    cursor: CursorQuery = None,
+    limit: LimitQuery = None,
 ) -> Page[LeaseRead]:
     return await AuditService(session).by_pod(
         namespace=namespace, name=name, cursor=cursor, limit=limit_of(settings, limit)
@@ -71,9 +100,11 @@ async def pod_history(
 
 @router.get("/v1/audit/export", response_class=StreamingResponse)
 async def export(
-    request: Request, _: ReaderDep,
-    since: datetime | None = None, until: datetime | None = None,
-    format: Literal["csv", "ndjson"] = "ndjson",  # noqa: A002 - the API's parameter name
+    request: Request,
+    _: ReaderDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    format: Literal["csv", "ndjson"] = "ndjson",
 ) -> StreamingResponse:
     start, end = aware(since, field="since"), aware(until, field="until")
     if start is not None and end is not None and end < start:
@@ -84,7 +115,9 @@ async def export(
 
 
 async def _stream(
-    maker: async_sessionmaker[AsyncSession], since: datetime | None, until: datetime | None,
+    maker: async_sessionmaker[AsyncSession],
+    since: datetime | None,
+    until: datetime | None,
     fmt: str,
 ) -> AsyncIterator[str]:
     """The export owns its session: it must outlive the request's dependencies."""
@@ -99,7 +132,7 @@ async def _stream(
                 yield json.dumps(data, separators=(",", ":")) + "\n"
 
 
-def _csv_line(values: list[object]) -> str:
+def _csv_line(values: Sequence[object]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(values)
     return buf.getvalue()

@@ -54,13 +54,25 @@ class BodyLimitMiddleware:
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = json.dumps({
-            "type": "urn:flatnet:problem:payload-too-large", "title": "Payload too large",
-            "status": 413, "detail": f"request bodies are limited to {self.limit} bytes",
-            "instance": scope["path"], "field": "body", "errors": [],
-        }).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(body)).encode()),
-        ]})
+        body = json.dumps(
+            {
+                "type": "urn:flatnet:problem:payload-too-large",
+                "title": "Payload too large",
+                "status": 413,
+                "detail": f"request bodies are limited to {self.limit} bytes",
+                "instance": scope["path"],
+                "field": "body",
+                "errors": [],
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

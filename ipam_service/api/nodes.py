@@ -8,13 +8,27 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from ipam_service import pagination
 from ipam_service.api.deps import (
-    AdminDep, CursorQuery, LimitQuery, MetricsDep, PrincipalDep, ReaderDep, SessionDep,
-    SettingsDep, limit_of,
+    AdminDep,
+    CursorQuery,
+    LimitQuery,
+    MetricsDep,
+    PrincipalDep,
+    ReaderDep,
+    SessionDep,
+    SettingsDep,
+    limit_of,
 )
 from ipam_service.auth import Access, authorize
 from ipam_service.errors import InvalidInput
 from ipam_service.schemas import (
-    BlockClaim, BlockRead, Cidr, NodeName, NodeRead, NodeUpsert, Page, Problem,
+    BlockClaim,
+    BlockRead,
+    Cidr,
+    NodeName,
+    NodeRead,
+    NodeUpsert,
+    Page,
+    Problem,
 )
 from ipam_service.services.claims import ClaimService
 from ipam_service.services.nodes import NodeService
@@ -25,7 +39,10 @@ NamePath = Annotated[NodeName, Path()]
 
 @router.put("/v1/nodes/{name}", responses={409: {"model": Problem}})
 async def put_node(
-    name: NamePath, spec: NodeUpsert, session: SessionDep, principal: PrincipalDep,
+    name: NamePath,
+    spec: NodeUpsert,
+    session: SessionDep,
+    principal: PrincipalDep,
     response: Response,
 ) -> NodeRead:
     authorize(principal, Access.NODE, node=name)
@@ -37,8 +54,11 @@ async def put_node(
 
 @router.get("/v1/nodes")
 async def list_nodes(
-    session: SessionDep, settings: SettingsDep, _: ReaderDep,
-    cursor: CursorQuery = None, limit: LimitQuery = None,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: ReaderDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = None,
     label: Annotated[str | None, Query(description="key=value label filter")] = None,
 ) -> Page[NodeRead]:
     size = limit_of(settings, limit)
@@ -63,7 +83,9 @@ async def get_node(name: NamePath, session: SessionDep, _: ReaderDep) -> NodeRea
 
 @router.delete("/v1/nodes/{name}", responses={404: {"model": Problem}})
 async def delete_node(
-    name: NamePath, session: SessionDep, _: AdminDep,
+    name: NamePath,
+    session: SessionDep,
+    _: AdminDep,
     reason: Annotated[str, Query(max_length=256)] = "deleted by operator",
 ) -> NodeRead:
     node = await NodeService(session).delete(name, reason=reason)
@@ -72,16 +94,24 @@ async def delete_node(
 
 
 @router.post(
-    "/v1/nodes/{name}/blocks", status_code=status.HTTP_201_CREATED,
+    "/v1/nodes/{name}/blocks",
+    status_code=status.HTTP_201_CREATED,
     responses={200: {"model": BlockRead}, 404: {"model": Problem}, 409: {"model": Problem}},
 )
 async def claim_block(
-    name: NamePath, req: BlockClaim, session: SessionDep, settings: SettingsDep,
-    principal: PrincipalDep, metrics: MetricsDep, response: Response,
+    name: NamePath,
+    req: BlockClaim,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    metrics: MetricsDep,
+    response: Response,
 ) -> BlockRead:
     authorize(principal, Access.NODE, node=name)
     try:
-        block, created = await ClaimService(session, scan_page=settings.claim_scan_page).claim(name, req)
+        block, created = await ClaimService(session, scan_page=settings.claim_scan_page).claim(
+            name, req
+        )
         await session.commit()
     except Exception:
         metrics.claims.labels(req.pool, "error").inc()
@@ -91,10 +121,17 @@ async def claim_block(
     return block
 
 
-@router.delete("/v1/nodes/{name}/blocks/{cidr:path}", responses={404: {"model": Problem}, 409: {"model": Problem}})
+@router.delete(
+    "/v1/nodes/{name}/blocks/{cidr:path}",
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
 async def release_block(
-    name: NamePath, cidr: Annotated[Cidr, Path()], session: SessionDep, settings: SettingsDep,
-    principal: PrincipalDep, metrics: MetricsDep,
+    name: NamePath,
+    cidr: Annotated[Cidr, Path()],
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    metrics: MetricsDep,
     force: bool = False,
     reason: Annotated[str, Query(max_length=256)] = "released",
 ) -> BlockRead:
@@ -109,10 +146,14 @@ async def release_block(
 
 @router.get("/v1/blocks")
 async def list_blocks(
-    session: SessionDep, settings: SettingsDep, _: ReaderDep,
-    pool: str | None = None, node: str | None = None,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: ReaderDep,
+    pool: str | None = None,
+    node: str | None = None,
     state: Annotated[str | None, Query(pattern="^(held|released)$")] = "held",
-    cursor: CursorQuery = None, limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = None,
 ) -> Page[BlockRead]:
     size = limit_of(settings, limit)
     key = pagination.decode(cursor, arity=1)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from ipam_service import pagination
-from ipam_service.api.deps import AdminDep, CursorQuery, LimitQuery, ReaderDep, SessionDep, SettingsDep, limit_of
+from ipam_service.api.deps import (
+    AdminDep,
+    CursorQuery,
+    LimitQuery,
+    ReaderDep,
+    SessionDep,
+    SettingsDep,
+    limit_of,
+)
 from ipam_service.schemas import Page, PoolCreate, PoolRead, PoolUpdate, PoolUsage, Problem
 from ipam_service.services.pools import PoolService
 
@@ -21,8 +29,11 @@ async def create_pool(spec: PoolCreate, session: SessionDep, _: AdminDep) -> Poo
 
 @router.get("")
 async def list_pools(
-    session: SessionDep, settings: SettingsDep, _: ReaderDep,
-    cursor: CursorQuery = None, limit: LimitQuery = None,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: ReaderDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = None,
 ) -> Page[PoolRead]:
     size = limit_of(settings, limit)
     key = pagination.decode(cursor, arity=1)
@@ -45,7 +56,8 @@ async def update_pool(name: str, patch: PoolUpdate, session: SessionDep, _: Admi
 
 
 @router.delete(
-    "/{name}", status_code=status.HTTP_204_NO_CONTENT,
+    "/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"model": Problem}, 409: {"model": Problem}},
 )
 async def delete_pool(name: str, session: SessionDep, _: AdminDep) -> Response:

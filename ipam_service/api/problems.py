@@ -33,12 +33,23 @@ def field_path(loc: Sequence[Any]) -> str:
 
 
 def problem(
-    request: Request, *, status: int, slug: str, title: str, detail: str,
-    field: str | None = None, errors: list[FieldError] | None = None,
+    request: Request,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    field: str | None = None,
+    errors: list[FieldError] | None = None,
 ) -> JSONResponse:
     body = Problem(
-        type=f"urn:flatnet:problem:{slug}", title=title, status=status, detail=detail,
-        instance=request.url.path, field=field, errors=errors or [],
+        type=f"urn:flatnet:problem:{slug}",
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        field=field,
+        errors=errors or [],
     )
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
@@ -48,33 +59,63 @@ def problem(
 
 async def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IpamError)
-    return problem(request, status=exc.status, slug=exc.slug, title=exc.title,
-                   detail=exc.detail, field=exc.field)
+    return problem(
+        request,
+        status=exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        field=exc.field,
+    )
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [FieldError(field=field_path(e["loc"]), message=e["msg"]) for e in exc.errors()]
     if any(e["type"] == "json_invalid" for e in exc.errors()):
-        return problem(request, status=400, slug="malformed-json", title="Malformed JSON",
-                       detail="the request body is not valid JSON", field="body", errors=errors)
+        return problem(
+            request,
+            status=400,
+            slug="malformed-json",
+            title="Malformed JSON",
+            detail="the request body is not valid JSON",
+            field="body",
+            errors=errors,
+        )
     first = errors[0] if errors else FieldError(field="body", message="invalid")
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-    return problem(request, status=422, slug="invalid-input", title="Invalid input",
-                   detail=detail, field=first.field, errors=errors)
+    return problem(
+        request,
+        status=422,
+        slug="invalid-input",
+        title="Invalid input",
+        detail=detail,
+        field=first.field,
+        errors=errors,
+    )
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return problem(request, status=exc.status_code, slug=slug, title=str(exc.detail),
-                   detail=f"{request.method} {request.url.path}: {exc.detail}")
+    return problem(
+        request,
+        status=exc.status_code,
+        slug=slug,
+        title=str(exc.detail),
+        detail=f"{request.method} {request.url.path}: {exc.detail}",
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", extra={"path": request.url.path})
-    return problem(request, status=500, slug="internal", title="Internal error",
-                   detail="the service failed; see its log")
+    return problem(
+        request,
+        status=500,
+        slug="internal",
+        title="Internal error",
+        detail="the service failed; see its log",
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -38,7 +38,12 @@ class Block(Base):
         ),
         UniqueConstraint("node_id", "request_id"),
         CheckConstraint("released_at IS NULL OR released_at >= claimed_at", name="released"),
-        Index("ix_blocks_held_pool_cidr", "pool_id", "cidr", postgresql_where=text("released_at IS NULL")),
+        Index(
+            "ix_blocks_held_pool_cidr",
+            "pool_id",
+            "cidr",
+            postgresql_where=text("released_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -46,8 +51,6 @@ class Block(Base):
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
     cidr: Mapped[IPv4Network | IPv6Network] = mapped_column(CIDR)
     request_id: Mapped[str] = mapped_column(Text)
-    claimed_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     release_reason: Mapped[str] = mapped_column(Text, server_default="")

@@ -18,9 +18,7 @@ class LedgerEvent(Base):
     event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
     kind: Mapped[str] = mapped_column(Text)
-    lease_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("leases.id"), nullable=True
-    )
+    lease_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("leases.id"), nullable=True)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()

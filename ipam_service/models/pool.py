@@ -26,6 +26,4 @@ class Pool(Base):
     family: Mapped[int] = mapped_column(SmallInteger)
     block_prefixlen: Mapped[int] = mapped_column(SmallInteger)
     description: Mapped[str] = mapped_column(Text, server_default="")
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -27,6 +27,4 @@ class PoolCidr(Base):
     position: Mapped[int] = mapped_column(SmallInteger)
     next_hint: Mapped[IPv4Address | IPv6Address | None] = mapped_column(INET, nullable=True)
     """Lower bound of the first free block: every block below it is taken (search cache)."""
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ipam_service.models import Block, Lease, Node, Pool
 from ipam_service.schemas import IPAddress
 
-LeaseRow = Row[Any]
+LeaseRow = Row[*tuple[Any, ...]]  # columns as named in _lease_select()
+LeaseSelect = Select[*tuple[Any, ...]]
 
 
-def _lease_select() -> Select[Any]:
+def _lease_select() -> LeaseSelect:  # the row shape is LeaseRow
     return (
         select(
             Lease.id,
@@ -51,7 +52,8 @@ class AuditRepository:
         stmt = _lease_select().where(
             Lease.ip == str(ip), Lease.during.op("@>")(text("CAST(:at AS timestamptz)"))
         )
-        return (await self.session.execute(stmt, {"at": at})).first()
+        row: LeaseRow | None = (await self.session.execute(stmt, {"at": at})).first()
+        return row
 
     async def history(
         self, ip: IPAddress, *, after: Keyset | None, limit: int
@@ -66,13 +68,14 @@ class AuditRepository:
         return await self._page(stmt, after=after, limit=limit)
 
     async def _page(
-        self, stmt: Select[Any], *, after: Keyset | None, limit: int
+        self, stmt: LeaseSelect, *, after: Keyset | None, limit: int
     ) -> Sequence[LeaseRow]:
         start = func.lower(Lease.during)
         if after is not None:
             stmt = stmt.where(tuple_(start, Lease.id) > tuple_(after[0], after[1]))
         stmt = stmt.order_by(start, Lease.id).limit(limit)
-        return (await self.session.execute(stmt)).all()
+        rows: Sequence[LeaseRow] = (await self.session.execute(stmt)).all()
+        return rows
 
     async def export(
         self, *, since: datetime | None, until: datetime | None, batch: int
@@ -85,9 +88,7 @@ class AuditRepository:
                 )
             )
         )
-        stmt = stmt.order_by(func.lower(Lease.during), Lease.id).execution_options(
-            yield_per=batch
-        )
+        stmt = stmt.order_by(func.lower(Lease.during), Lease.id).execution_options(yield_per=batch)
         result = await self.session.stream(stmt, {"since": since, "until": until})
         async for row in result:
             yield row

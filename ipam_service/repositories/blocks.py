@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ipam_service.models import Block, Lease, Node, Pool
 from ipam_service.schemas import IPNetwork
 
-BlockRow = Row[tuple[Block, str, str]]
+BlockRow = Row[Block, str, str]
 
 
-def _with_names() -> select:  # type: ignore[valid-type]
-    return select(Block, Pool.name, Node.name).join(Pool, Pool.id == Block.pool_id).join(
-        Node, Node.id == Block.node_id
+def _with_names() -> Select[Block, str, str]:
+    return (
+        select(Block, Pool.name, Node.name)
+        .join(Pool, Pool.id == Block.pool_id)
+        .join(Node, Node.id == Block.node_id)
     )
 
 
@@ -40,7 +42,7 @@ class BlockRepository:
             .where(Block.node_id.in_(node_ids), Block.released_at.is_(None))
             .order_by(Block.cidr)
         )
-        return (await self.session.execute(stmt)).all()  # type: ignore[return-value]
+        return (await self.session.execute(stmt)).all()
 
     async def add(self, block: Block) -> None:
         self.session.add(block)
@@ -93,4 +95,4 @@ class BlockRepository:
             stmt = stmt.where(Block.released_at.is_(None))
         elif state == "released":
             stmt = stmt.where(Block.released_at.is_not(None))
-        return (await self.session.execute(stmt)).all()  # type: ignore[return-value]
+        return (await self.session.execute(stmt)).all()

@@ -54,6 +54,6 @@ class NodeRepository:
         await self.session.flush()
 
     async def now(self) -> datetime:
-        value = await self.session.scalar(select(func.now()))
+        value: datetime | None = await self.session.scalar(select(func.now()))
         assert value is not None
         return value

@@ -21,9 +21,7 @@ class PoolRepository:
 
     async def lock(self, pool_id: int) -> None:
         """Serialise block claims of one pool across every service process."""
-        await self.session.execute(
-            select(Pool.id).where(Pool.id == pool_id).with_for_update()
-        )
+        await self.session.execute(select(Pool.id).where(Pool.id == pool_id).with_for_update())
 
     async def page(self, *, after: str | None, limit: int) -> Sequence[Pool]:
         stmt = select(Pool).order_by(Pool.name).limit(limit)

@@ -15,9 +15,18 @@ from ipam_service.schemas import IPAddress, LeaseRead, OwnerAt, Page
 
 def lease_read(row: LeaseRow) -> LeaseRead:
     return LeaseRead(
-        ip=row.ip, pool=row.pool, block=row.block, node=row.node, network=row.network,
-        container_id=row.container_id, ifname=row.ifname, pod_namespace=row.pod_namespace,
-        pod_name=row.pod_name, pod_uid=row.pod_uid, start=row.start, end=row.end,
+        ip=row.ip,
+        pool=row.pool,
+        block=row.block,
+        node=row.node,
+        network=row.network,
+        container_id=row.container_id,
+        ifname=row.ifname,
+        pod_namespace=row.pod_namespace,
+        pod_name=row.pod_name,
+        pod_uid=row.pod_uid,
+        start=row.start,
+        end=row.end,
         close_reason=row.close_reason,
     )
 

@@ -29,8 +29,8 @@ from ipam_service.repositories.nodes import NodeRepository
 from ipam_service.repositories.pools import PoolRepository
 from ipam_service.schemas import BlockClaim, BlockRead, IPAddress, IPNetwork, Page
 from ipam_service.services.dberrors import constraint_of
-from ipam_service.services.pools import PoolService
 from ipam_service.services.pooldefs import address
+from ipam_service.services.pools import PoolService
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,12 @@ class SearchRange:
     excluded: tuple[allocator.Interval, ...]
 
 
-def plan(node: Node, cidrs: Sequence[PoolCidr], subnets: Sequence[PoolSubnet],
-         reserved: Sequence[allocator.Interval]) -> list[SearchRange]:
+def plan(
+    node: Node,
+    cidrs: Sequence[PoolCidr],
+    subnets: Sequence[PoolSubnet],
+    reserved: Sequence[allocator.Interval],
+) -> list[SearchRange]:
     """The node's own topology subnets first, then the pool's shared space."""
     mine = [s for s in subnets if s.node_selector.items() <= node.labels.items()]
     every_subnet = tuple(allocator.bounds(s.cidr) for s in subnets)
@@ -65,8 +69,12 @@ def _int(value: object) -> int | None:
 
 def block_read(block: Block, *, pool: str, node: str) -> BlockRead:
     return BlockRead(
-        cidr=block.cidr, pool=pool, node=node, request_id=block.request_id,
-        claimed_at=block.claimed_at, released_at=block.released_at,
+        cidr=block.cidr,
+        pool=pool,
+        node=node,
+        request_id=block.request_id,
+        claimed_at=block.claimed_at,
+        released_at=block.released_at,
         release_reason=block.release_reason,
         state="held" if block.released_at is None else "released",
     )
@@ -105,7 +113,9 @@ class ClaimService:
         await self.pools.set_hint(found.model, found.row_id, found.hint)
         return block_read(block, pool=pool.name, node=node.name), True
 
-    async def release(self, node_name: str, cidr: IPNetwork, *, force: bool, reason: str) -> BlockRead:
+    async def release(
+        self, node_name: str, cidr: IPNetwork, *, force: bool, reason: str
+    ) -> BlockRead:
         node = await self._node(node_name)
         block = await self.blocks.held(node.id, cidr)
         if block is None:
@@ -118,14 +128,21 @@ class ClaimService:
                 field="cidr",
             )
         now = await self.nodes.now()
-        await self.blocks.close_leases(block_ids=[block.id], at=now, reason=f"block released: {reason}")
+        await self.blocks.close_leases(
+            block_ids=[block.id], at=now, reason=f"block released: {reason}"
+        )
         await self.blocks.release(block, at=now, reason=reason)
         await self.pools.lower_hints(block.pool_id, cidr)
         pool = await self.session.get_one(Pool, block.pool_id)
         return block_read(block, pool=pool.name, node=node.name)
 
     async def page(
-        self, *, after_id: int | None, limit: int, pool: str | None, node: str | None,
+        self,
+        *,
+        after_id: int | None,
+        limit: int,
+        pool: str | None,
+        node: str | None,
         state: str | None,
     ) -> Page[BlockRead]:
         rows = await self.blocks.page(
@@ -150,7 +167,9 @@ class ClaimService:
         for rng in plan(node, cidrs, subnets, reserved):
             start = await self._scan(pool, rng, size)
             if start is not None:
-                net = allocator.to_network(start, family=pool.family, prefixlen=pool.block_prefixlen)
+                net = allocator.to_network(
+                    start, family=pool.family, prefixlen=pool.block_prefixlen
+                )
                 return _Found(net, rng.model, rng.row_id, address(start, pool.family))
             searched.append(str(rng.cidr))
         raise PoolExhausted(
@@ -164,20 +183,28 @@ class ClaimService:
         if hi - lo + 1 < size:
             return None
         start = lo if rng.hint is None else max(lo, rng.hint)
-        last_block = str(allocator.to_network(hi - size + 1, family=pool.family, prefixlen=pool.block_prefixlen))
+        last_block = str(
+            allocator.to_network(hi - size + 1, family=pool.family, prefixlen=pool.block_prefixlen)
+        )
         for _ in range(self.max_pages):
             first = allocator.align_up(start, size)
             if first + size - 1 > hi:
                 return None
             held = await self.pools.held_page(
                 pool_id=pool.id,
-                first_block=str(allocator.to_network(first, family=pool.family, prefixlen=pool.block_prefixlen)),
+                first_block=str(
+                    allocator.to_network(first, family=pool.family, prefixlen=pool.block_prefixlen)
+                ),
                 last_block=last_block,
                 limit=self.scan_page,
             )
-            occupied = sorted([allocator.bounds(h) for h in held] + [x for x in rng.excluded if x[1] >= first])
+            occupied = sorted(
+                [allocator.bounds(h) for h in held] + [x for x in rng.excluded if x[1] >= first]
+            )
             horizon = int(held[-1].network_address) if len(held) == self.scan_page else None
-            result = allocator.scan(span=(lo, hi), size=size, start=first, occupied=occupied, horizon=horizon)
+            result = allocator.scan(
+                span=(lo, hi), size=size, start=first, occupied=occupied, horizon=horizon
+            )
             if result.found is not None or result.resume_at is None:
                 return result.found
             start = result.resume_at

@@ -65,10 +65,18 @@ class LedgerService:
         lease_id = same.id if same is not None else None
         if same is None:
             lease = Lease(
-                ip=event.ip, pool_id=block.pool_id, block_id=block.id, node_id=node.id,
-                network=event.network, container_id=event.container_id, ifname=event.ifname,
-                pod_namespace=event.pod_namespace, pod_name=event.pod_name, pod_uid=event.pod_uid,
-                during=Range(event.at, None, bounds="[)"), open_event_id=event.event_id,
+                ip=event.ip,
+                pool_id=block.pool_id,
+                block_id=block.id,
+                node_id=node.id,
+                network=event.network,
+                container_id=event.container_id,
+                ifname=event.ifname,
+                pod_namespace=event.pod_namespace,
+                pod_name=event.pod_name,
+                pod_uid=event.pod_uid,
+                during=Range(event.at, None, bounds="[)"),
+                open_event_id=event.event_id,
             )
             try:
                 await self.repo.add_lease(lease)
@@ -95,7 +103,10 @@ class LedgerService:
     def _record(self, node: Node, event: LedgerEventIn, lease_id: int | None) -> None:
         self.session.add(
             LedgerEvent(
-                event_id=event.event_id, node_id=node.id, kind=event.kind,
-                lease_id=lease_id, occurred_at=event.at,
+                event_id=event.event_id,
+                node_id=node.id,
+                kind=event.kind,
+                lease_id=lease_id,
+                occurred_at=event.at,
             )
         )

@@ -37,8 +37,12 @@ class NodeService:
             .values(name=name, **values)
             .on_conflict_do_update(
                 index_elements=[Node.name],
-                set_={**values, "deleted_at": None, "updated_at": func.now(),
-                      "last_seen_at": func.now()},
+                set_={
+                    **values,
+                    "deleted_at": None,
+                    "updated_at": func.now(),
+                    "last_seen_at": func.now(),
+                },
             )
             .returning(Node.id)
         )
@@ -92,8 +96,13 @@ class NodeService:
         held = await self.blocks.held_by_nodes([n.id for n in nodes]) if include_blocks else []
         return [
             NodeRead(
-                name=n.name, node_ip=n.node_ip, labels=n.labels, asn=n.asn,
-                created_at=n.created_at, updated_at=n.updated_at, last_seen_at=n.last_seen_at,
+                name=n.name,
+                node_ip=n.node_ip,
+                labels=n.labels,
+                asn=n.asn,
+                created_at=n.created_at,
+                updated_at=n.updated_at,
+                last_seen_at=n.last_seen_at,
                 blocks=[block_read(b, pool=p, node=nn) for b, p, nn in held if b.node_id == n.id],
             )
             for n in nodes

@@ -50,7 +50,11 @@ def _inside(net: IPNetwork, cidrs: Sequence[IPNetwork]) -> bool:
 
 
 def check_subnets(
-    subnets: Sequence[SubnetIn], *, family: int, block_prefixlen: int, cidrs: Sequence[IPNetwork],
+    subnets: Sequence[SubnetIn],
+    *,
+    family: int,
+    block_prefixlen: int,
+    cidrs: Sequence[IPNetwork],
     field: str = "subnets",
 ) -> None:
     for i, sub in enumerate(subnets):
@@ -64,13 +68,15 @@ def check_subnets(
                 f"{sub.cidr} is smaller than one block (/{block_prefixlen})", field=where
             )
         if not sub.node_selector:
-            raise InvalidInput("a subnet needs a non-empty node_selector",
-                               field=f"{field}[{i}].node_selector")
+            raise InvalidInput(
+                "a subnet needs a non-empty node_selector", field=f"{field}[{i}].node_selector"
+            )
     check_disjoint([s.cidr for s in subnets], field=field)
 
 
-def reservation_range(res: ReservationIn, *, index: int, family: int,
-                      cidrs: Sequence[IPNetwork]) -> Range:
+def reservation_range(
+    res: ReservationIn, *, index: int, family: int, cidrs: Sequence[IPNetwork]
+) -> Range:
     where = f"reservations[{index}]"
     if res.cidr is not None:
         if res.first is not None or res.last is not None:
@@ -84,8 +90,10 @@ def reservation_range(res: ReservationIn, *, index: int, family: int,
         raise InvalidInput(f"reservation is not IPv{family}", field=where)
     if int(first) > int(last):
         raise InvalidInput(f"first {first} is above last {last}", field=f"{where}.first")
-    inside = any(int(c.network_address) <= int(first) and int(last) <= int(c.broadcast_address)
-                 for c in cidrs)
+    inside = any(
+        int(c.network_address) <= int(first) and int(last) <= int(c.broadcast_address)
+        for c in cidrs
+    )
     if not inside:
         raise InvalidInput(f"{first}-{last} is not inside one CIDR of the pool", field=where)
     return int(first), int(last)

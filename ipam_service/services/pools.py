@@ -68,7 +68,9 @@ class PoolService:
             for position, net in enumerate(spec.cidrs):
                 await self.repo.add(PoolCidr(pool_id=pool.id, cidr=net, position=position))
             await self._add_subnets(pool.id, spec.subnets, field="subnets")
-            await self.repo.replace_reservations(pool.id, self._rows(pool, ranges, spec.reservations))
+            await self.repo.replace_reservations(
+                pool.id, self._rows(pool, ranges, spec.reservations)
+            )
         except IntegrityError as exc:
             raise self._conflict(exc, field="cidrs") from exc
         return (await self.read_many([pool]))[0]
@@ -82,12 +84,17 @@ class PoolService:
             pooldefs.check_block_prefixlen(
                 family=pool.family, block_prefixlen=pool.block_prefixlen, cidrs=patch.add_cidrs
             )
-            pooldefs.check_disjoint(current + patch.add_cidrs, field="add_cidrs", offset=-len(current))
+            pooldefs.check_disjoint(
+                current + patch.add_cidrs, field="add_cidrs", offset=-len(current)
+            )
             await self._refuse_overlap(patch.add_cidrs, field="add_cidrs")
         cidrs = current + patch.add_cidrs
         pooldefs.check_subnets(
-            patch.add_subnets, family=pool.family, block_prefixlen=pool.block_prefixlen,
-            cidrs=cidrs, field="add_subnets",
+            patch.add_subnets,
+            family=pool.family,
+            block_prefixlen=pool.block_prefixlen,
+            cidrs=cidrs,
+            field="add_subnets",
         )
         try:
             for offset, net in enumerate(patch.add_cidrs):
@@ -136,9 +143,15 @@ class PoolService:
         addresses -= allocator.reserved_addresses(cidrs=cidrs, excluded=reserved)
         used = await self.repo.live_leases(pool.id)
         return PoolUsage(
-            pool=pool.name, family=pool.family, block_prefixlen=pool.block_prefixlen,
-            blocks_total=blocks_total, blocks_held=held, blocks_free=blocks_total - held,
-            addresses_total=addresses, addresses_used=used, addresses_free=addresses - used,
+            pool=pool.name,
+            family=pool.family,
+            block_prefixlen=pool.block_prefixlen,
+            blocks_total=blocks_total,
+            blocks_held=held,
+            blocks_free=blocks_total - held,
+            addresses_total=addresses,
+            addresses_used=used,
+            addresses_free=addresses - used,
         )
 
     async def read_many(self, pools: Sequence[Pool]) -> list[PoolRead]:
@@ -148,13 +161,22 @@ class PoolService:
         reservations = await self.repo.reservations(ids)
         return [
             PoolRead(
-                name=p.name, family=p.family, block_prefixlen=p.block_prefixlen,
+                name=p.name,
+                family=p.family,
+                block_prefixlen=p.block_prefixlen,
                 cidrs=[c.cidr for c in cidrs if c.pool_id == p.id],
-                subnets=[SubnetRead(cidr=s.cidr, node_selector=s.node_selector)
-                         for s in subnets if s.pool_id == p.id],
-                reservations=[ReservationRead(first=r.first, last=r.last, description=r.description)
-                              for r in reservations if r.pool_id == p.id],
-                description=p.description, created_at=p.created_at,
+                subnets=[
+                    SubnetRead(cidr=s.cidr, node_selector=s.node_selector)
+                    for s in subnets
+                    if s.pool_id == p.id
+                ],
+                reservations=[
+                    ReservationRead(first=r.first, last=r.last, description=r.description)
+                    for r in reservations
+                    if r.pool_id == p.id
+                ],
+                description=p.description,
+                created_at=p.created_at,
             )
             for p in pools
         ]
@@ -172,12 +194,15 @@ class PoolService:
         ]
 
     @staticmethod
-    def _rows(pool: Pool, ranges: Sequence[tuple[int, int]],
-              items: Sequence[ReservationIn]) -> list[Reservation]:
+    def _rows(
+        pool: Pool, ranges: Sequence[tuple[int, int]], items: Sequence[ReservationIn]
+    ) -> list[Reservation]:
         return [
             Reservation(
-                pool_id=pool.id, first=pooldefs.address(first, pool.family),
-                last=pooldefs.address(last, pool.family), description=item.description,
+                pool_id=pool.id,
+                first=pooldefs.address(first, pool.family),
+                last=pooldefs.address(last, pool.family),
+                description=item.description,
             )
             for (first, last), item in zip(ranges, items, strict=True)
         ]
@@ -218,7 +243,9 @@ class PoolService:
     def _conflict(exc: IntegrityError, *, field: str) -> Conflict:
         name = constraint_of(exc)
         if name == "ex_pool_cidrs_overlap":
-            return PoolOverlapConflict("a CIDR overlaps another pool (concurrent change)", field=field)
+            return PoolOverlapConflict(
+                "a CIDR overlaps another pool (concurrent change)", field=field
+            )
         if name == "uq_pools_name":
             return Conflict("a pool with this name already exists", field="name")
         return Conflict(f"constraint {name or 'unknown'} refused the change", field=field)

@@ -194,4 +194,3 @@ def run_chain(
         if command == "ADD":
             previous = run.out
     return runs
-

@@ -14,7 +14,7 @@ from tests.cni.conftest import StubAgent
 from tests.cni.harness import Plugin
 
 CID = "c0ffee"
-ADD = {"container_id": CID, "ifname": "eth0"}
+ADD: dict[str, Any] = {"container_id": CID, "ifname": "eth0"}
 
 
 @pytest.mark.parametrize(

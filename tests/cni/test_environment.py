@@ -53,7 +53,9 @@ def test_cni_012_cni_path_unset_is_fine(
 ) -> None:
     agent = canned_agent(500, {"code": 999, "msg": "canned"})
     env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": CID, "CNI_NETNS": netns, "CNI_IFNAME": "eth0"}
-    stdin = b'{"cniVersion":"1.1.0","name":"n","agentSocket":"%s"}' % str(agent.socket_path).encode()
+    stdin = (
+        b'{"cniVersion":"1.1.0","name":"n","agentSocket":"%s"}' % str(agent.socket_path).encode()
+    )
     run = plugin.exec(env, stdin)
     assert [r.path for r in agent.requests] == ["/v1/cni/add"]
     assert run.out["msg"] == "canned"
@@ -96,9 +98,15 @@ def test_cni_014_runtime_container_ids_are_valid(container_id: str) -> None:
         pytest.param("e" * 14 + "é", "interface name is too long", id="16-bytes-utf8"),
         pytest.param(".", "interface name is . or ..", id="dot"),
         pytest.param("..", "interface name is . or ..", id="dotdot"),
-        pytest.param("eth/0", "interface name contains / or : or whitespace characters", id="slash"),
-        pytest.param("eth:0", "interface name contains / or : or whitespace characters", id="colon"),
-        pytest.param("eth 0", "interface name contains / or : or whitespace characters", id="space"),
+        pytest.param(
+            "eth/0", "interface name contains / or : or whitespace characters", id="slash"
+        ),
+        pytest.param(
+            "eth:0", "interface name contains / or : or whitespace characters", id="colon"
+        ),
+        pytest.param(
+            "eth 0", "interface name contains / or : or whitespace characters", id="space"
+        ),
         pytest.param("eth\t0", "interface name contains / or : or whitespace characters", id="tab"),
     ],
 )

@@ -39,7 +39,8 @@ def test_install_replaces_atomically_by_rename(tmp_path: Path) -> None:
         second = install(bin_dir=bin_dir, conf_dir=conf_dir, python=SYSTEM_PYTHON, mtu=1400)
         assert old.read(2) == b"#!"
     after = (second.executable.stat().st_ino, second.conflist.stat().st_ino)
-    assert before[0] != after[0] and before[1] != after[1]
+    assert before[0] != after[0]
+    assert before[1] != after[1]
     assert sorted(p.name for p in bin_dir.iterdir()) == ["flatnet"]
     assert sorted(p.name for p in conf_dir.iterdir()) == ["10-flatnet.conflist"]
     assert json.loads(second.conflist.read_text())["plugins"][0]["mtu"] == 1400
@@ -64,7 +65,7 @@ def test_render_conflist_plugin_keys() -> None:
     ids=["name", "socket", "mtu"],
 )
 def test_render_conflist_refuses_bad_values(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"invalid network name|absolute path|mtu must be"):
         render_conflist(**kwargs)  # type: ignore[arg-type]
 
 
@@ -103,7 +104,8 @@ def test_zipapp_bundles_only_the_plugin(plugin: Plugin) -> None:
     expected = {"__main__.py", "cni/", "cni/__init__.py", "cni/__init__.pyc"}
     expected |= {f"cni/{m}.py" for m in BUNDLED_MODULES} | {f"cni/{m}.pyc" for m in BUNDLED_MODULES}
     assert names == expected
-    assert "cni/cli.py" not in names and "cni/install.py" not in names
+    assert "cni/cli.py" not in names
+    assert "cni/install.py" not in names
 
 
 def test_zipapp_runs_isolated_without_site(plugin: Plugin, tmp_path: Path) -> None:
@@ -125,13 +127,13 @@ def test_zipapp_runs_isolated_without_site(plugin: Plugin, tmp_path: Path) -> No
 
 def test_zipapp_falls_back_to_source_when_pyc_does_not_match(tmp_path: Path) -> None:
     target = tmp_path / "flatnet"
-    with zipfile.ZipFile(Plugin.build(tmp_path, python=SYSTEM_PYTHON).executable) as src:
-        with zipfile.ZipFile(target, "w") as dst:
-            for item in src.infolist():
-                data = src.read(item)
-                if item.filename.endswith(".pyc"):
-                    data = b"\0\0\0\0" + data[4:]  # a foreign interpreter's magic
-                dst.writestr(item, data)
+    built = Plugin.build(tmp_path, python=SYSTEM_PYTHON).executable
+    with zipfile.ZipFile(built) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.endswith(".pyc"):
+                data = b"\0\0\0\0" + data[4:]  # a foreign interpreter's magic
+            dst.writestr(item, data)
     proc = subprocess.run(
         [SYSTEM_PYTHON, "-IS", str(target)],
         env={"CNI_COMMAND": "VERSION"},

@@ -11,7 +11,7 @@ from tests.cni.conftest import StubAgent
 from tests.cni.harness import Plugin
 
 CID = "c0ffee"
-ADD = {"container_id": CID, "ifname": "eth0"}
+ADD: dict[str, Any] = {"container_id": CID, "ifname": "eth0"}
 
 
 def test_cni_030_stdout_is_one_json_document_with_warnings_on(
@@ -25,7 +25,8 @@ def test_cni_030_stdout_is_one_json_document_with_warnings_on(
 
 def test_cni_030_version_stdout_is_json_with_warnings_on(plugin: Plugin) -> None:
     run = plugin.exec({"CNI_COMMAND": "VERSION", "PYTHONWARNINGS": "error"}, b"{}")
-    assert run.rc == 0 and run.out["supportedVersions"]
+    assert run.rc == 0
+    assert run.out["supportedVersions"]
 
 
 def test_cni_031_agent_error_is_passed_through_on_stdout(
@@ -60,15 +61,21 @@ def test_cni_031_agent_error_without_contract_body(
 ) -> None:
     agent = canned_agent(status, raw=raw)
     run = plugin.run("ADD", agent.conf(), netns=netns, **ADD)
-    assert (run.rc, run.out["code"], run.out["msg"]) == (1, code, f"node agent answered HTTP {status}")
+    assert (run.rc, run.out["code"], run.out["msg"]) == (
+        1,
+        code,
+        f"node agent answered HTTP {status}",
+    )
 
 
 def test_cni_032_error_object_shape(plugin: Plugin, netns: str, no_agent: dict[str, Any]) -> None:
     run = plugin.run("ADD", no_agent, netns=netns, cni_version="0.4.0", **ADD)
     assert set(run.out) == {"cniVersion", "code", "msg", "details"}
     assert run.out["cniVersion"] == "0.4.0"
-    assert isinstance(run.out["code"], int) and run.out["code"] >= 0
-    assert isinstance(run.out["msg"], str) and isinstance(run.out["details"], str)
+    assert isinstance(run.out["code"], int)
+    assert run.out["code"] >= 0
+    assert isinstance(run.out["msg"], str)
+    assert isinstance(run.out["details"], str)
 
 
 @pytest.mark.parametrize(

@@ -34,9 +34,21 @@ def attachment(**overrides: Any) -> Attachment:
 
 
 SHAPES = {
-    "0.3.0": ({"name", "mac"}, {"name", "mac", "sandbox"}, {"address", "gateway", "interface", "version"}),
-    "0.3.1": ({"name", "mac"}, {"name", "mac", "sandbox"}, {"address", "gateway", "interface", "version"}),
-    "0.4.0": ({"name", "mac"}, {"name", "mac", "sandbox"}, {"address", "gateway", "interface", "version"}),
+    "0.3.0": (
+        {"name", "mac"},
+        {"name", "mac", "sandbox"},
+        {"address", "gateway", "interface", "version"},
+    ),
+    "0.3.1": (
+        {"name", "mac"},
+        {"name", "mac", "sandbox"},
+        {"address", "gateway", "interface", "version"},
+    ),
+    "0.4.0": (
+        {"name", "mac"},
+        {"name", "mac", "sandbox"},
+        {"address", "gateway", "interface", "version"},
+    ),
     "1.0.0": ({"name", "mac"}, {"name", "mac", "sandbox"}, {"address", "gateway", "interface"}),
     "1.1.0": (
         {"name", "mac", "mtu"},
@@ -102,7 +114,8 @@ def test_cni_066_route_without_gateway_has_no_gw_key() -> None:
 
 def test_cni_067_empty_lists_and_dns_are_omitted() -> None:
     result = shape_add_result(attachment(routes=[]), cni_version="1.0.0", dns={})
-    assert "routes" not in result and "dns" not in result
+    assert "routes" not in result
+    assert "dns" not in result
     assert None not in result.values()
 
 

@@ -30,7 +30,7 @@ from tests.cni.conftest import StubAgent
 from tests.cni.harness import Plugin
 
 CID = "c0ffee"
-KEY = {"container_id": CID, "ifname": "eth0"}
+KEY: dict[str, Any] = {"container_id": CID, "ifname": "eth0"}
 
 
 # --- ADD -----------------------------------------------------------------------
@@ -178,10 +178,15 @@ def test_cni_070_check_sends_prev_result_addresses(
     agent = canned_agent(500, {"code": 999, "msg": "route 10.1.0.5/32 missing"})
     prev = {
         "cniVersion": "1.0.0",
-        "interfaces": [{"name": "fnabc"}, {"name": "eth0", "sandbox": netns, "mac": "0a:58:0a:01:00:05"}],
+        "interfaces": [
+            {"name": "fnabc"},
+            {"name": "eth0", "sandbox": netns, "mac": "0a:58:0a:01:00:05"},
+        ],
         "ips": [{"address": "10.1.0.5/32", "gateway": "169.254.1.1", "interface": 1}],
     }
-    run = plugin.run("CHECK", agent.conf(), netns=netns, cni_version="1.0.0", prev_result=prev, **KEY)
+    run = plugin.run(
+        "CHECK", agent.conf(), netns=netns, cni_version="1.0.0", prev_result=prev, **KEY
+    )
     assert agent.requests[0].body["ips"] == ["10.1.0.5/32"]
     assert (run.rc, run.out["code"], run.out["msg"]) == (1, 999, "route 10.1.0.5/32 missing")
 
@@ -189,7 +194,10 @@ def test_cni_070_check_sends_prev_result_addresses(
 def test_cni_071_check_fails_when_prev_result_lacks_our_addresses(
     plugin: Plugin, netns: str, no_agent: dict[str, Any]
 ) -> None:
-    prev = {"interfaces": [{"name": "eth0", "sandbox": "/other"}], "ips": [{"address": "10.1.0.5/32", "interface": 0}]}
+    prev = {
+        "interfaces": [{"name": "eth0", "sandbox": "/other"}],
+        "ips": [{"address": "10.1.0.5/32", "interface": 0}],
+    }
     run = plugin.run("CHECK", no_agent, netns=netns, prev_result=prev, **KEY)
     assert (run.rc, run.out["code"]) == (1, 999)
 
@@ -202,7 +210,9 @@ def test_cni_073_check_needs_the_add_parameters(plugin: Plugin, no_agent: dict[s
 # --- STATUS --------------------------------------------------------------------
 
 
-def test_cni_080_status_with_agent_down_is_code_50(plugin: Plugin, no_agent: dict[str, Any]) -> None:
+def test_cni_080_status_with_agent_down_is_code_50(
+    plugin: Plugin, no_agent: dict[str, Any]
+) -> None:
     run = plugin.run("STATUS", no_agent)
     assert (run.rc, run.out["code"]) == (1, 50)
 
@@ -224,7 +234,9 @@ def test_cni_081_status_ignores_attachment_params_and_prev_result(
     assert run.out["code"] == 50
 
 
-def test_cni_082_status_is_fast_with_a_silent_agent(plugin: Plugin, silent_agent: StubAgent) -> None:
+def test_cni_082_status_is_fast_with_a_silent_agent(
+    plugin: Plugin, silent_agent: StubAgent
+) -> None:
     run = plugin.run("STATUS", silent_agent.conf(agentTimeout=30), timeout=10)
     assert (run.rc, run.out["code"]) == (1, 50)
     assert run.seconds < 2.5
@@ -244,9 +256,7 @@ VALID_KEYS = [
     [
         pytest.param({"cni.dev/valid-attachments": VALID}, id="valid-attachments"),
         pytest.param({"cni.dev/attachments": VALID}, id="attachments-v1.1.0-tag"),
-        pytest.param(
-            {"cni.dev/valid-attachments": VALID, "cni.dev/attachments": VALID}, id="both"
-        ),
+        pytest.param({"cni.dev/valid-attachments": VALID, "cni.dev/attachments": VALID}, id="both"),
     ],
 )
 def test_cni_100_gc_reads_either_key(
@@ -261,7 +271,9 @@ def test_cni_100_gc_reads_either_key(
 @pytest.mark.parametrize(
     ("keys", "warns"),
     [
-        pytest.param({"cni.dev/valid-attachments": None, "cni.dev/attachments": None}, False, id="null"),
+        pytest.param(
+            {"cni.dev/valid-attachments": None, "cni.dev/attachments": None}, False, id="null"
+        ),
         pytest.param({"cni.dev/valid-attachments": []}, False, id="empty"),
         pytest.param({}, True, id="absent"),
     ],
@@ -280,7 +292,9 @@ def test_cni_101_malformed_valid_set_is_code_7(plugin: Plugin, no_agent: dict[st
     assert (run.rc, run.out["code"]) == (1, 7)
 
 
-def test_cni_102_gc_error_is_reported(plugin: Plugin, canned_agent: Callable[..., StubAgent]) -> None:
+def test_cni_102_gc_error_is_reported(
+    plugin: Plugin, canned_agent: Callable[..., StubAgent]
+) -> None:
     agent = canned_agent(500, {"code": 999, "msg": "2 of 3 releases failed", "details": "x; y"})
     run = plugin.run("GC", agent.conf(**{"cni.dev/valid-attachments": []}))
     assert (run.rc, run.out["code"], run.out["details"]) == (1, 999, "x; y")

@@ -10,7 +10,7 @@ import pytest
 from cni import versions
 from tests.cni.harness import Plugin
 
-ADD_ENV: dict[str, str] = {"container_id": "c1", "ifname": "eth0"}
+ADD_ENV: dict[str, Any] = {"container_id": "c1", "ifname": "eth0"}
 
 
 def test_cni_001_version_lists_exact_supported_versions(plugin: Plugin) -> None:
@@ -45,7 +45,12 @@ def test_cni_002_unsupported_config_version_is_code_1(
 def test_cni_003_conflist_versions_are_all_advertised_exactly(plugin: Plugin) -> None:
     conflist = plugin.installed_conflist()
     run = plugin.exec(
-        {"CNI_COMMAND": "VERSION", "CNI_NETNS": "dummy", "CNI_IFNAME": "dummy", "CNI_PATH": "dummy"},
+        {
+            "CNI_COMMAND": "VERSION",
+            "CNI_NETNS": "dummy",
+            "CNI_IFNAME": "dummy",
+            "CNI_PATH": "dummy",
+        },
         json.dumps({"cniVersion": conflist["cniVersion"]}).encode(),
     )
     assert run.rc == 0
@@ -72,7 +77,12 @@ def test_cni_004_conflist_is_1_0_0_with_cni_versions(plugin: Plugin) -> None:
     ],
 )
 def test_cni_006_verbs_gated_by_version(
-    plugin: Plugin, netns: str, no_agent: dict[str, Any], command: str, cni_version: str, minimum: str
+    plugin: Plugin,
+    netns: str,
+    no_agent: dict[str, Any],
+    command: str,
+    cni_version: str,
+    minimum: str,
 ) -> None:
     run = plugin.run(command, no_agent, netns=netns, cni_version=cni_version, **ADD_ENV)
     assert run.rc == 1
@@ -102,7 +112,10 @@ def test_cni_090_version_echoes_a_supported_request_version(
 def test_cni_090_version_answers_latest_otherwise(plugin: Plugin, stdin: bytes) -> None:
     run = plugin.exec({"CNI_COMMAND": "VERSION"}, stdin)
     assert run.rc == 0
-    assert run.out == {"cniVersion": "1.1.0", "supportedVersions": list(versions.SUPPORTED_VERSIONS)}
+    assert run.out == {
+        "cniVersion": "1.1.0",
+        "supportedVersions": list(versions.SUPPORTED_VERSIONS),
+    }
 
 
 def test_cni_091_version_needs_no_agent_and_tolerates_dummy_env(plugin: Plugin) -> None:

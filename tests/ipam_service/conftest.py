@@ -77,7 +77,9 @@ def settings() -> IpamSettings:
 @pytest.fixture
 def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(
-        bind=connection, expire_on_commit=False, autoflush=False,
+        bind=connection,
+        expire_on_commit=False,
+        autoflush=False,
         join_transaction_mode="create_savepoint",
     )
 

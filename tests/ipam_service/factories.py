@@ -26,18 +26,33 @@ async def make_node(
 
 
 async def claim(
-    client: httpx.AsyncClient, node: str = "node1", pool: str = "pods", request_id: str | None = None
+    client: httpx.AsyncClient,
+    node: str = "node1",
+    pool: str = "pods",
+    request_id: str | None = None,
 ) -> httpx.Response:
     body = {"pool": pool, "request_id": request_id or uuid.uuid4().hex}
     return await client.post(f"/v1/nodes/{node}/blocks", json=body)
 
 
 def event(
-    kind: str, ip: str, at: datetime, *, container_id: str = "c1", ifname: str = "eth0",
-    pod: tuple[str, str] = ("default", "web-1"), event_id: str | None = None,
+    kind: str,
+    ip: str,
+    at: datetime,
+    *,
+    container_id: str = "c1",
+    ifname: str = "eth0",
+    pod: tuple[str, str] = ("default", "web-1"),
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "event_id": event_id or str(uuid.uuid4()), "kind": kind, "ip": ip,
-        "at": at.isoformat(), "container_id": container_id, "ifname": ifname,
-        "pod_namespace": pod[0], "pod_name": pod[1], "pod_uid": f"uid-{pod[1]}",
+        "event_id": event_id or str(uuid.uuid4()),
+        "kind": kind,
+        "ip": ip,
+        "at": at.isoformat(),
+        "container_id": container_id,
+        "ifname": ifname,
+        "pod_namespace": pod[0],
+        "pod_name": pod[1],
+        "pod_uid": f"uid-{pod[1]}",
     }

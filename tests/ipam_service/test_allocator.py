@@ -28,7 +28,9 @@ def at(offset: int) -> int:
         pytest.param([(at(10), at(200))], None, id="straddles-all-but-none-free"),
     ],
 )
-def test_scan_finds_first_free_aligned_block(occupied: list[tuple[int, int]], expected: int | None) -> None:
+def test_scan_finds_first_free_aligned_block(
+    occupied: list[tuple[int, int]], expected: int | None
+) -> None:
     result = allocator.scan(span=SPAN, size=64, start=LO, occupied=occupied, horizon=None)
     assert result.found == expected
 
@@ -40,14 +42,18 @@ def test_scan_asks_to_resume_past_a_cut_page() -> None:
 
 
 def test_scan_respects_start() -> None:
-    assert allocator.scan(span=SPAN, size=64, start=at(65), occupied=[], horizon=None).found == at(128)
+    assert allocator.scan(span=SPAN, size=64, start=at(65), occupied=[], horizon=None).found == at(
+        128
+    )
 
 
 def test_usage_subtracts_blocks_touched_by_reservations() -> None:
     reserved = [(at(0), at(0)), (at(60), at(70)), (at(255), at(255))]
     assert allocator.usable_blocks(cidrs=[NET], size=64, excluded=reserved) == 1
     assert allocator.usable_blocks(cidrs=[NET], size=64, excluded=[(at(200), at(210))]) == 3
-    assert allocator.reserved_addresses(cidrs=[NET], excluded=[(at(0), at(9)), (at(5), at(19))]) == 20
+    assert (
+        allocator.reserved_addresses(cidrs=[NET], excluded=[(at(0), at(9)), (at(5), at(19))]) == 20
+    )
 
 
 def test_merge_joins_touching_intervals() -> None:

@@ -11,7 +11,8 @@ RACK = "topology.flatnet.io/rack"
 
 async def test_rack_subnet_comes_first_and_others_stay_out(client: httpx.AsyncClient) -> None:
     await make_pool(
-        client, cidrs=["10.8.0.0/22"],
+        client,
+        cidrs=["10.8.0.0/22"],
         subnets=[{"cidr": "10.8.0.0/25", "node_selector": {RACK: "r1"}}],
     )
     await make_node(client, "a", "192.0.2.1", **{RACK: "r1"})
@@ -60,7 +61,9 @@ async def test_exhausted_pool_is_409_with_clear_message(client: httpx.AsyncClien
 
 
 async def test_reservations_are_skipped(client: httpx.AsyncClient) -> None:
-    await make_pool(client, cidrs=["10.6.0.0/24"], reservations=[{"first": "10.6.0.0", "last": "10.6.0.70"}])
+    await make_pool(
+        client, cidrs=["10.6.0.0/24"], reservations=[{"first": "10.6.0.0", "last": "10.6.0.70"}]
+    )
     await make_node(client)
     assert (await claim(client)).json()["cidr"] == "10.6.0.128/26"
 

@@ -48,12 +48,19 @@ async def test_point_in_time_owner_across_reallocation(
     assert await owner(T0 + timedelta(minutes=20)) == "db-0"
     assert await owner(T0 + timedelta(days=300)) == "db-0"
     history = (await client.get(f"/v1/audit/ips/{ip}/history")).json()["items"]
-    assert [(h["pod_name"], h["end"] is None) for h in history] == [("web-1", False), ("db-0", True)]
-    pods = (await client.get("/v1/audit/pods", params={"namespace": "shop", "name": "web-1"})).json()
+    assert [(h["pod_name"], h["end"] is None) for h in history] == [
+        ("web-1", False),
+        ("db-0", True),
+    ]
+    pods = (
+        await client.get("/v1/audit/pods", params={"namespace": "shop", "name": "web-1"})
+    ).json()
     assert [p["ip"] for p in pods["items"]] == [ip]
 
 
-async def test_retried_batch_changes_nothing(client: httpx.AsyncClient, node_with_block: str) -> None:
+async def test_retried_batch_changes_nothing(
+    client: httpx.AsyncClient, node_with_block: str
+) -> None:
     batch = [event("allocate", "10.244.0.8", T0), event("release", "10.244.0.8", T0 + timedelta(1))]
     assert (await post(client, *batch)).json() == {"applied": 2, "duplicates": 0}
     assert (await post(client, *batch)).json() == {"applied": 0, "duplicates": 2}
@@ -61,7 +68,9 @@ async def test_retried_batch_changes_nothing(client: httpx.AsyncClient, node_wit
     assert len(history) == 1
 
 
-async def test_second_live_owner_is_refused(client: httpx.AsyncClient, node_with_block: str) -> None:
+async def test_second_live_owner_is_refused(
+    client: httpx.AsyncClient, node_with_block: str
+) -> None:
     await post(client, event("allocate", "10.244.0.9", T0, container_id="a"))
     r = await post(
         client,
@@ -93,13 +102,16 @@ async def test_oversized_batch_is_413(client: httpx.AsyncClient, node_with_block
 
 
 async def test_oversized_body_is_413_before_parsing(client: httpx.AsyncClient) -> None:
-    r = await client.post("/v1/pools", content=b"x" * (5 * 1024 * 1024),
-                          headers={"content-type": "application/json"})
+    r = await client.post(
+        "/v1/pools", content=b"x" * (5 * 1024 * 1024), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert r.headers["content-type"] == "application/problem+json"
 
 
-async def test_naive_timestamps_are_refused(client: httpx.AsyncClient, node_with_block: str) -> None:
+async def test_naive_timestamps_are_refused(
+    client: httpx.AsyncClient, node_with_block: str
+) -> None:
     e = event("allocate", "10.244.0.11", T0)
     e["at"] = "2026-01-01T12:00:00"
     r = await post(client, e)
@@ -110,14 +122,18 @@ async def test_naive_timestamps_are_refused(client: httpx.AsyncClient, node_with
     assert r.json()["field"] == "at"
 
 
-async def test_export_streams_csv_and_ndjson(client: httpx.AsyncClient, node_with_block: str) -> None:
+async def test_export_streams_csv_and_ndjson(
+    client: httpx.AsyncClient, node_with_block: str
+) -> None:
     await post(
         client,
         event("allocate", "10.244.0.1", T0, container_id="x"),
         event("allocate", "10.244.0.2", T0 + timedelta(hours=2), container_id="y"),
     )
     since, until = T0 - timedelta(minutes=1), T0 + timedelta(hours=1)
-    r = await client.get("/v1/audit/export", params={"since": since.isoformat(), "until": until.isoformat()})
+    r = await client.get(
+        "/v1/audit/export", params={"since": since.isoformat(), "until": until.isoformat()}
+    )
     rows = [json.loads(line) for line in r.text.splitlines()]
     assert [row["container_id"] for row in rows] == ["x"]
     r = await client.get("/v1/audit/export", params={"format": "csv"})

@@ -22,7 +22,11 @@ def blank_url(server_url: str) -> Iterator[str]:
     admin = create_engine(sqlalchemy_url(server_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(sqlalchemy_url(server_url)).set(database=name).render_as_string(hide_password=False)
+    yield (
+        make_url(sqlalchemy_url(server_url))
+        .set(database=name)
+        .render_as_string(hide_password=False)
+    )
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -37,9 +41,13 @@ def test_upgrade_downgrade_round_trip(blank_url: str) -> None:
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     migrate(blank_url, lock_id=7)
     with engine.connect() as conn:
-        kinds = conn.execute(text("SELECT conname FROM pg_constraint WHERE contype = 'x'")).scalars()
+        kinds = conn.execute(
+            text("SELECT conname FROM pg_constraint WHERE contype = 'x'")
+        ).scalars()
         assert set(kinds) == {
-            "ex_blocks_held_overlap", "ex_leases_one_owner", "ex_pool_cidrs_overlap",
+            "ex_blocks_held_overlap",
+            "ex_leases_one_owner",
+            "ex_pool_cidrs_overlap",
             "ex_pool_subnets_overlap",
         }
     engine.dispose()

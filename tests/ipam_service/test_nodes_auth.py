@@ -22,7 +22,9 @@ async def test_put_node_is_idempotent_and_updates(client: httpx.AsyncClient) -> 
     r1 = await client.put("/v1/nodes/n1", json={"node_ip": "192.0.2.1"})
     r2 = await client.put("/v1/nodes/n1", json={"node_ip": "192.0.2.1"})
     assert (r1.status_code, r2.status_code) == (201, 200)
-    r3 = await client.put("/v1/nodes/n1", json={"node_ip": "192.0.2.9", "labels": {"a": "b"}, "asn": 65001})
+    r3 = await client.put(
+        "/v1/nodes/n1", json={"node_ip": "192.0.2.9", "labels": {"a": "b"}, "asn": 65001}
+    )
     assert r3.json()["node_ip"] == "192.0.2.9"
     assert r3.json()["asn"] == 65001
     nodes = (await client.get("/v1/nodes")).json()["items"]
@@ -40,8 +42,10 @@ async def test_delete_node_releases_blocks_and_closes_ledger(client: httpx.Async
     await make_pool(client)
     await make_node(client)
     cidr = (await claim(client)).json()["cidr"]
-    await client.post("/v1/ledger/events", json={
-        "node": "node1", "events": [event("allocate", "10.244.0.3", datetime.now(UTC))]})
+    await client.post(
+        "/v1/ledger/events",
+        json={"node": "node1", "events": [event("allocate", "10.244.0.3", datetime.now(UTC))]},
+    )
     r = await client.delete("/v1/nodes/node1", params={"reason": "decommissioned"})
     assert r.status_code == 200
     assert [b["cidr"] for b in r.json()["blocks"]] == [cidr]
@@ -63,7 +67,9 @@ async def authed(
     tokens.write_text(json.dumps(TOKENS))
     settings = IpamSettings(auth="on", tokens_file=tokens, database_url="unused")
     app = create_app(settings, sessionmaker=sessionmaker, refresh_gauges=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ipam") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://ipam"
+    ) as c:
         yield c
 
 
@@ -73,10 +79,19 @@ def bearer(token: str) -> dict[str, str]:
 
 async def test_node_token_acting_for_another_node_is_403(authed: httpx.AsyncClient) -> None:
     admin = bearer("t-admin")
-    assert (await authed.post("/v1/pools", json={"name": "pods", "cidrs": ["10.244.0.0/16"],
-                                                 "block_prefixlen": 26}, headers=admin)).status_code == 201
-    assert (await authed.put("/v1/nodes/node1", json={"node_ip": "192.0.2.1"}, headers=bearer("t-n1"))).status_code == 201
-    assert (await authed.put("/v1/nodes/node1", json={"node_ip": "192.0.2.1"}, headers=bearer("t-n2"))).status_code == 403
+    assert (
+        await authed.post(
+            "/v1/pools",
+            json={"name": "pods", "cidrs": ["10.244.0.0/16"], "block_prefixlen": 26},
+            headers=admin,
+        )
+    ).status_code == 201
+    assert (
+        await authed.put("/v1/nodes/node1", json={"node_ip": "192.0.2.1"}, headers=bearer("t-n1"))
+    ).status_code == 201
+    assert (
+        await authed.put("/v1/nodes/node1", json={"node_ip": "192.0.2.1"}, headers=bearer("t-n2"))
+    ).status_code == 403
     claim_body = {"pool": "pods", "request_id": "x"}
     r = await authed.post("/v1/nodes/node1/blocks", json=claim_body, headers=bearer("t-n2"))
     assert r.status_code == 403
@@ -84,17 +99,27 @@ async def test_node_token_acting_for_another_node_is_403(authed: httpx.AsyncClie
     r = await authed.post("/v1/nodes/node1/blocks", json=claim_body, headers=bearer("t-n1"))
     assert r.status_code == 201
     cidr = r.json()["cidr"]
-    assert (await authed.delete(f"/v1/nodes/node1/blocks/{cidr}", headers=bearer("t-n2"))).status_code == 403
+    assert (
+        await authed.delete(f"/v1/nodes/node1/blocks/{cidr}", headers=bearer("t-n2"))
+    ).status_code == 403
     batch = {"node": "node1", "events": [event("allocate", "10.244.0.1", datetime.now(UTC))]}
-    assert (await authed.post("/v1/ledger/events", json=batch, headers=bearer("t-n2"))).status_code == 403
-    assert (await authed.post("/v1/ledger/events", json=batch, headers=bearer("t-n1"))).status_code == 200
+    assert (
+        await authed.post("/v1/ledger/events", json=batch, headers=bearer("t-n2"))
+    ).status_code == 403
+    assert (
+        await authed.post("/v1/ledger/events", json=batch, headers=bearer("t-n1"))
+    ).status_code == 200
 
 
 async def test_auditor_reads_but_never_writes(authed: httpx.AsyncClient) -> None:
     audit = bearer("t-audit")
     assert (await authed.get("/v1/pools", headers=audit)).status_code == 200
     assert (await authed.get("/v1/audit/ips/10.0.0.1", headers=audit)).status_code == 200
-    r = await authed.post("/v1/pools", json={"name": "x", "cidrs": ["10.0.0.0/8"], "block_prefixlen": 24}, headers=audit)
+    r = await authed.post(
+        "/v1/pools",
+        json={"name": "x", "cidrs": ["10.0.0.0/8"], "block_prefixlen": 24},
+        headers=audit,
+    )
     assert r.status_code == 403
     assert (await authed.get("/v1/pools", headers=bearer("t-n1"))).status_code == 403
 

@@ -36,13 +36,21 @@ async def test_ipv6_pool_is_first_class(client: httpx.AsyncClient) -> None:
 
 
 async def test_usage_counts_blocks_addresses_and_reservations(client: httpx.AsyncClient) -> None:
-    await make_pool(client, cidrs=["10.9.0.0/24"], reservations=[{"first": "10.9.0.250", "last": "10.9.0.255"}])
+    await make_pool(
+        client, cidrs=["10.9.0.0/24"], reservations=[{"first": "10.9.0.250", "last": "10.9.0.255"}]
+    )
     await make_node(client)
     assert (await claim(client)).status_code == 201
     usage = (await client.get("/v1/pools/pods/usage")).json()
     assert usage == {
-        "pool": "pods", "family": 4, "block_prefixlen": 26, "blocks_total": 3,
-        "blocks_held": 1, "blocks_free": 2, "addresses_total": 250, "addresses_used": 0,
+        "pool": "pods",
+        "family": 4,
+        "block_prefixlen": 26,
+        "blocks_total": 3,
+        "blocks_held": 1,
+        "blocks_free": 2,
+        "addresses_total": 250,
+        "addresses_used": 0,
         "addresses_free": 250,
     }
 
@@ -72,23 +80,56 @@ async def test_deleting_pool_with_held_blocks_is_409(client: httpx.AsyncClient) 
 
 
 BAD_POOLS = [
-    pytest.param({"cidrs": ["10.0.0.0/33"]}, 422, "cidrs[0]", "not a valid CIDR", id="invalid-cidr"),
+    pytest.param(
+        {"cidrs": ["10.0.0.0/33"]}, 422, "cidrs[0]", "not a valid CIDR", id="invalid-cidr"
+    ),
     pytest.param({"cidrs": ["banana"]}, 422, "cidrs[0]", "not a CIDR", id="not-a-cidr"),
     pytest.param({"cidrs": ["10.0.0.1/16"]}, 422, "cidrs[0]", "host bits set", id="host-bits"),
-    pytest.param({"cidrs": ["fd00::/48"], "block_prefixlen": 26}, 422, "block_prefixlen",
-                 "shorter than the pool prefix", id="ipv4-length-on-ipv6-pool"),
-    pytest.param({"cidrs": ["10.0.0.0/16"], "block_prefixlen": 64}, 422, "block_prefixlen",
-                 "longer than an IPv4 address", id="ipv6-length-on-ipv4-pool"),
-    pytest.param({"block_prefixlen": 8}, 422, "block_prefixlen", "shorter than the pool prefix",
-                 id="block-shorter-than-pool"),
-    pytest.param({"cidrs": ["10.0.0.0/16", "fd00::/48"]}, 422, "cidrs[1]", "IPv6",
-                 id="mixed-families"),
-    pytest.param({"cidrs": ["10.0.0.0/16", "10.0.128.0/17"]}, 422, "cidrs[1]", "overlaps",
-                 id="overlap-within-request"),
-    pytest.param({"subnets": [{"cidr": "10.99.0.0/24", "node_selector": {"r": "1"}}]}, 422,
-                 "subnets[0].cidr", "not inside", id="subnet-outside-pool"),
-    pytest.param({"reservations": [{"first": "10.0.0.9", "last": "10.0.0.1"}]}, 422,
-                 "reservations[0].first", "above last", id="reversed-reservation"),
+    pytest.param(
+        {"cidrs": ["fd00::/48"], "block_prefixlen": 26},
+        422,
+        "block_prefixlen",
+        "shorter than the pool prefix",
+        id="ipv4-length-on-ipv6-pool",
+    ),
+    pytest.param(
+        {"cidrs": ["10.0.0.0/16"], "block_prefixlen": 64},
+        422,
+        "block_prefixlen",
+        "longer than an IPv4 address",
+        id="ipv6-length-on-ipv4-pool",
+    ),
+    pytest.param(
+        {"block_prefixlen": 8},
+        422,
+        "block_prefixlen",
+        "shorter than the pool prefix",
+        id="block-shorter-than-pool",
+    ),
+    pytest.param(
+        {"cidrs": ["10.0.0.0/16", "fd00::/48"]}, 422, "cidrs[1]", "IPv6", id="mixed-families"
+    ),
+    pytest.param(
+        {"cidrs": ["10.0.0.0/16", "10.0.128.0/17"]},
+        422,
+        "cidrs[1]",
+        "overlaps",
+        id="overlap-within-request",
+    ),
+    pytest.param(
+        {"subnets": [{"cidr": "10.99.0.0/24", "node_selector": {"r": "1"}}]},
+        422,
+        "subnets[0].cidr",
+        "not inside",
+        id="subnet-outside-pool",
+    ),
+    pytest.param(
+        {"reservations": [{"first": "10.0.0.9", "last": "10.0.0.1"}]},
+        422,
+        "reservations[0].first",
+        "above last",
+        id="reversed-reservation",
+    ),
     pytest.param({"name": "Bad_Name"}, 422, "name", "pattern", id="bad-name"),
     pytest.param({"surprise": 1}, 422, "surprise", "Extra inputs", id="unknown-field"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import os
 import signal
 import socket
@@ -36,7 +37,11 @@ def shared_db(server_url: str) -> Iterator[str]:
     admin = create_engine(sqlalchemy_url(server_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(sqlalchemy_url(server_url)).set(database=name).render_as_string(hide_password=False)
+    url = (
+        make_url(sqlalchemy_url(server_url))
+        .set(database=name)
+        .render_as_string(hide_password=False)
+    )
     migrate(url, lock_id=9)
     yield url
     with admin.connect() as conn:
@@ -52,10 +57,22 @@ def two_services(shared_db: str) -> Iterator[list[str]]:
     try:
         for _ in range(2):
             port = free_port()
-            procs.append(subprocess.Popen(
-                [sys.executable, "-c", "from flatnet.cli import main; main()", "ipam", "serve",
-                 "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            ))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        "from flatnet.cli import main; main()",
+                        "ipam",
+                        "serve",
+                        "--port",
+                        str(port),
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
             urls.append(f"http://127.0.0.1:{port}")
         for url, proc in zip(urls, procs, strict=True):
             wait_ready(url, proc)
@@ -75,7 +92,9 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"service exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise AssertionError(
+                f"service exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return
@@ -116,13 +135,16 @@ async def test_concurrent_claims_never_overlap_and_retries_agree(
     assert all(len(c) == 1 for c in by_key.values())
     cidrs = sorted(ipaddress.ip_network(next(iter(c))) for c in by_key.values())
     assert len(cidrs) == len(by_key)
-    for x, y in zip(cidrs, cidrs[1:], strict=False):
+    for x, y in itertools.pairwise(cidrs):
         assert not x.overlaps(y)
     engine = create_engine(shared_db)
     with engine.connect() as conn:
-        overlaps = conn.execute(text(
-            "SELECT count(*) FROM blocks x JOIN blocks y ON x.id < y.id AND x.cidr && y.cidr"
-            " WHERE x.released_at IS NULL AND y.released_at IS NULL")).scalar()
+        overlaps = conn.execute(
+            text(
+                "SELECT count(*) FROM blocks x JOIN blocks y ON x.id < y.id AND x.cidr && y.cidr"
+                " WHERE x.released_at IS NULL AND y.released_at IS NULL"
+            )
+        ).scalar()
         held = conn.execute(text("SELECT count(*) FROM blocks WHERE released_at IS NULL")).scalar()
     engine.dispose()
     assert overlaps == 0

@@ -202,6 +202,19 @@ def test_missing_netns_raises_namespace_not_found(nl: Netlink, node: Netns) -> N
     assert our_links(node) == set()
 
 
+def test_the_node_netns_itself_is_refused_as_a_pod_netns(nl: Netlink, node: Netns) -> None:
+    with pytest.raises(NetlinkError, match="node's own network namespace"):
+        nl.wire_pod(
+            netns=node.path,
+            ifname="eth0",
+            host_ifname=nl.host_ifname("hostnet", "eth0"),
+            addresses=[IPv4Address("10.244.0.2")],
+            mtu=1400,
+        )
+    assert our_links(node) == set()
+    assert "eth0" not in node.link_names()
+
+
 def test_proc_pid_netns_path_is_accepted(nl: Netlink, node: Netns) -> None:
     need_binary("unshare")
     proc = subprocess.Popen(["unshare", "-n", "sleep", "60"])
