@@ -17,19 +17,14 @@ Contracts:
 * No global state and no global lock. Calls may come from many threads; calls
   for the same host veth are serialised by a per-name lock.
 
-Netns handling. pyroute2's ``IPRoute(netns=...)`` forks a child process for each
-socket (``pyroute2.netns.create_socket``) and creates the netns if it is missing
-(``O_CREAT``). Instead, a short-lived thread ``setns()``-es into the target netns,
-opens a NETLINK_ROUTE socket and exits; the socket stays bound to the netns it
-was opened in and is handed to ``IPRoute(use_socket=...)``. The thread dies in
-the foreign netns, so no pooled thread is ever left in the wrong namespace. The
-same trick writes per-netns sysctls: ``/proc/sys/net`` resolves against the
-netns of the task that opens it.
+Netns handling. No ``IPRoute(netns=...)``: :mod:`node_agent.netns` opens each
+NETLINK_ROUTE socket from a short-lived thread that has ``setns()``-ed into the
+target netns (and writes per-netns sysctls the same way), and ``IPRoute`` gets
+that socket through ``use_socket``.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import logging
 import os
@@ -40,7 +35,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import partial
 from ipaddress import ip_address, ip_network
-from typing import Any, TypeVar
+from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError as _Pyroute2Error
@@ -52,6 +47,7 @@ from node_agent.errors import (
     PodCheckError,
     RouteNotFound,
 )
+from node_agent.netns import open_netns, pod_netns_fd, route_socket, write_sysctls
 from node_agent.podnet import (
     DEFAULT_HOST_PREFIX,
     Gateways,
@@ -74,13 +70,10 @@ from node_agent.podnet import (
 from node_agent.podnet import host_ifname as _host_ifname
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DEFAULT_ROUTE_PROTOCOL = 0xF1
 """rtm_protocol on every route flatnet creates (``ip route ... proto 241``)."""
 
-_CLONE_NEWNET = 0x40000000
-_NETLINK_ROUTE = 0
 _IFF_UP = 0x1
 _IFA_F_NODAD = 0x02
 _NUD_PERMANENT = 0x80
@@ -101,43 +94,10 @@ def _kernel(subject: str, what: str) -> Iterator[None]:
         raise kernel_error(subject, exc.errno or errno.EIO, what) from exc
 
 
-def _open_netns(path: str) -> int:
-    with _kernel("netns", f"open netns {path}"):
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-
-
-def _in_netns(fd: int | None, fn: Callable[[], T]) -> T:
-    """Run ``fn`` in a throwaway thread that has joined netns ``fd`` (None: here)."""
-    if fd is None:
-        return fn()
-    result: list[T] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.setns(fd, _CLONE_NEWNET) != 0:
-                code = ctypes.get_errno()
-                raise OSError(code, os.strerror(code))
-            result.append(fn())
-        except BaseException as exc:
-            failure.append(exc)
-
-    worker = threading.Thread(target=run, name="flatnet-setns", daemon=True)
-    worker.start()
-    worker.join()
-    if failure:
-        raise failure[0]
-    return result[0]
-
-
 @contextmanager
 def _rtnl(fd: int | None, where: str) -> Iterator[Any]:
     """An ``IPRoute`` bound to netns ``fd``; no multicast groups, closed on exit."""
-    with _kernel("netns", f"join netns {where}"):
-        sock = _in_netns(
-            fd, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_ROUTE)
-        )
+    sock = route_socket(fd, where)
     try:
         ipr = IPRoute(groups=0, use_socket=sock)
     except BaseException:
@@ -152,33 +112,8 @@ def _rtnl(fd: int | None, where: str) -> Iterator[Any]:
 @contextmanager
 def _pod_netns(path: str, host_fd: int | None) -> Iterator[tuple[int, Any]]:
     """An fd of the pod netns at ``path`` and an ``IPRoute`` bound to it."""
-    fd = _open_netns(path)
-    try:
-        # A path that resolves to the node's own netns (a hostNetwork sandbox,
-        # a pid that already exited and got reused) must never be wired: the
-        # "pod" end would land in the node's netns as eth0.
-        pod = os.fstat(fd)
-        host = os.fstat(host_fd) if host_fd is not None else os.stat("/proc/thread-self/ns/net")
-        if (pod.st_dev, pod.st_ino) == (host.st_dev, host.st_ino):
-            raise NetlinkError(f"netns {path} is the node's own network namespace")
-        with _rtnl(fd, path) as ipr:
-            yield fd, ipr
-    finally:
-        os.close(fd)
-
-
-def _write_sysctls(fd: int | None, values: dict[str, str], *, missing_ok: bool = False) -> None:
-    def write() -> None:
-        for key, value in values.items():
-            try:
-                with open(f"/proc/sys/{key.replace('.', '/')}", "w") as f:
-                    f.write(value)
-            except FileNotFoundError:
-                if not missing_ok:
-                    raise
-
-    with _kernel("sysctl", f"write {', '.join(values)}"):
-        _in_netns(fd, write)
+    with pod_netns_fd(path, host_fd) as fd, _rtnl(fd, path) as ipr:
+        yield fd, ipr
 
 
 def _roll_back(undo: list[Callable[[], None]]) -> None:
@@ -245,7 +180,7 @@ class Netlink:
         self._gateways = gateways or Gateways()
         self._prefix = host_prefix
         self._host_netns = host_netns or "(current)"
-        self._host_fd = _open_netns(host_netns) if host_netns else None
+        self._host_fd = open_netns(host_netns) if host_netns else None
         self._locks = _KeyedLocks()
 
     def close(self) -> None:
@@ -270,7 +205,7 @@ class Netlink:
     def enable_forwarding(self) -> None:
         """Turn on IPv4 and IPv6 forwarding in the node netns (ptp's EnableForward)."""
         values = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
-        _write_sysctls(self._host_fd, values)
+        write_sysctls(self._host_fd, values)
 
     # -- pods ---------------------------------------------------------------------
 
@@ -529,7 +464,7 @@ class _Wiring:
         # The host veth must never learn routes or addresses from router
         # advertisements a pod sends (the file is missing only without IPv6).
         accept_ra = {f"net.ipv6.conf.{self.host_ifname}.accept_ra": "0"}
-        _write_sysctls(self.nl._host_fd, accept_ra, missing_ok=True)
+        write_sysctls(self.nl._host_fd, accept_ra, missing_ok=True)
         pod_link = Netlink._link_get(self.pod, self.ifname)
         index = int(pod_link["index"])
         with _kernel("link", f"bring up {self.ifname} and lo in {self.netns}"):

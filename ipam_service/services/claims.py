@@ -90,28 +90,46 @@ class ClaimService:
         self.max_pages = max_pages
 
     async def claim(self, node_name: str, req: BlockClaim) -> tuple[BlockRead, bool]:
-        """Return (block, created). A known request id returns its first answer."""
+        """Return (block, created). A known request id returns its first answer.
+
+        Everything that a stale read cannot make wrong happens before the pool lock:
+        the search hints are lower bounds, so an older hint only means a longer scan.
+        Under the lock: one page read per range, one insert, the commit.
+        """
         node = await self._node(node_name)
         pool = await PoolService(self.session).get_row(req.pool)
-        await self.pools.lock(pool.id)
         request_id = req.request_id or uuid.uuid4().hex
         known = await self.blocks.by_request(node.id, request_id)
         if known is not None:
-            if known.pool_id != pool.id:
-                raise RequestIdConflict(
-                    f"request id {request_id!r} was used for another pool", field="request_id"
-                )
-            return block_read(known, pool=pool.name, node=node.name), False
-        found = await self._search(pool, node)
+            return self._replay(known, pool=pool, node=node), False
+        ranges = await self._plan(pool, node)
+        await self.pools.lock(pool.id)
+        found = await self._search(pool, node, ranges)
         block = Block(pool_id=pool.id, node_id=node.id, cidr=found.cidr, request_id=request_id)
         try:
-            await self.blocks.add(block)
+            inserted = await self.blocks.insert_claim(
+                block,
+                hint_table=found.model.__tablename__,
+                hint_row=found.row_id,
+                hint=found.hint,
+            )
         except IntegrityError as exc:
             raise Conflict(
                 f"the database refused block {found.cidr} ({constraint_of(exc)})", field="pool"
             ) from exc
-        await self.pools.set_hint(found.model, found.row_id, found.hint)
-        return block_read(block, pool=pool.name, node=node.name), True
+        if inserted is None:
+            known = await self.blocks.by_request(node.id, request_id)
+            assert known is not None
+            return self._replay(known, pool=pool, node=node), False
+        return block_read(inserted, pool=pool.name, node=node.name), True
+
+    @staticmethod
+    def _replay(known: Block, *, pool: Pool, node: Node) -> BlockRead:
+        if known.pool_id != pool.id:
+            raise RequestIdConflict(
+                f"request id {known.request_id!r} was used for another pool", field="request_id"
+            )
+        return block_read(known, pool=pool.name, node=node.name)
 
     async def release(
         self, node_name: str, cidr: IPNetwork, *, force: bool, reason: str
@@ -158,23 +176,24 @@ class ClaimService:
             raise NodeNotFound(f"node {name!r} is not registered", field="name")
         return node
 
-    async def _search(self, pool: Pool, node: Node) -> _Found:
+    async def _plan(self, pool: Pool, node: Node) -> list[SearchRange]:
         cidrs = await self.pools.cidrs([pool.id])
         subnets = await self.pools.subnets([pool.id])
         reserved = [(int(r.first), int(r.last)) for r in await self.pools.reservations([pool.id])]
+        return plan(node, cidrs, subnets, reserved)
+
+    async def _search(self, pool: Pool, node: Node, ranges: Sequence[SearchRange]) -> _Found:
         size = allocator.block_size(family=pool.family, prefixlen=pool.block_prefixlen)
-        searched = []
-        for rng in plan(node, cidrs, subnets, reserved):
+        for rng in ranges:
             start = await self._scan(pool, rng, size)
             if start is not None:
                 net = allocator.to_network(
                     start, family=pool.family, prefixlen=pool.block_prefixlen
                 )
                 return _Found(net, rng.model, rng.row_id, address(start, pool.family))
-            searched.append(str(rng.cidr))
         raise PoolExhausted(
             f"pool {pool.name!r} has no free /{pool.block_prefixlen} block for node "
-            f"{node.name!r} (searched {', '.join(searched)})",
+            f"{node.name!r} (searched {', '.join(str(r.cidr) for r in ranges)})",
             field="pool",
         )
 
