@@ -17,10 +17,7 @@ Contracts:
 * No global state and no global lock. Calls may come from many threads; calls
   for the same host veth are serialised by a per-name lock.
 
-Netns handling. No ``IPRoute(netns=...)``: :mod:`node_agent.netns` opens each
-NETLINK_ROUTE socket from a short-lived thread that has ``setns()``-ed into the
-target netns (and writes per-netns sysctls the same way), and ``IPRoute`` gets
-that socket through ``use_socket``.
+Netns handling (no forking ``IPRoute(netns=...)``) is explained in :mod:`node_agent.netns`.
 """
 
 from __future__ import annotations
@@ -29,7 +26,6 @@ import errno
 import logging
 import os
 import socket
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -43,7 +39,6 @@ from pyroute2.netlink.exceptions import NetlinkError as _Pyroute2Error
 from node_agent.errors import (
     LinkConflict,
     LinkNotFound,
-    NetlinkError,
     PodCheckError,
     RouteNotFound,
 )
@@ -58,16 +53,19 @@ from node_agent.podnet import (
     PodObserved,
     PodWiring,
     RouteDiff,
+    address_family,
     check_findings,
     diff_networks,
     host_network,
     is_host_ifname,
     kernel_error,
+    link_kind,
     sorted_addresses,
     sorted_networks,
     validate_ifname,
 )
 from node_agent.podnet import host_ifname as _host_ifname
+from node_agent.steps import KeyedLocks, roll_back
 
 log = logging.getLogger(__name__)
 
@@ -116,49 +114,6 @@ def _pod_netns(path: str, host_fd: int | None) -> Iterator[tuple[int, Any]]:
         yield fd, ipr
 
 
-def _roll_back(undo: list[Callable[[], None]]) -> None:
-    """Run undo steps newest first; a failing step is logged, never raised over the cause."""
-    for action in reversed(undo):
-        try:
-            action()
-        except (LinkNotFound, RouteNotFound):
-            pass
-        except NetlinkError:
-            log.warning("rollback step failed", exc_info=True)
-
-
-class _KeyedLocks:
-    """One lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
-
-    @contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        with self._guard:
-            lock, users = self._locks.get(key, (threading.Lock(), 0))
-            self._locks[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                lock, users = self._locks[key]
-                if users == 1:
-                    del self._locks[key]
-                else:
-                    self._locks[key] = (lock, users - 1)
-
-
-def _family(net: IPAddress | IPNetwork) -> int:
-    return socket.AF_INET if net.version == 4 else socket.AF_INET6
-
-
-def _link_kind(msg: Any) -> str:
-    return str(msg.get(("linkinfo", "kind")) or "")
-
-
 class Netlink:
     """Kernel side of the node agent: pod veths, host routes and blackholes.
 
@@ -181,7 +136,7 @@ class Netlink:
         self._prefix = host_prefix
         self._host_netns = host_netns or "(current)"
         self._host_fd = open_netns(host_netns) if host_netns else None
-        self._locks = _KeyedLocks()
+        self._locks = KeyedLocks()
 
     def close(self) -> None:
         """Release the host netns handle; idempotent."""
@@ -237,7 +192,7 @@ class Netlink:
                     )
                     return job.run()
             except BaseException:
-                _roll_back(undo)
+                roll_back(undo)
                 raise
 
     def unwire_pod(self, host_ifname: str) -> bool:
@@ -346,14 +301,14 @@ class Netlink:
 
     def _is_ours(self, msg: Any) -> bool:
         name = str(msg.get("ifname"))
-        return is_host_ifname(name, prefix=self._prefix) and _link_kind(msg) == "veth"
+        return is_host_ifname(name, prefix=self._prefix) and link_kind(msg) == "veth"
 
     def _route(self, ipr: Any, cmd: str, *, dst: IPAddress | IPNetwork, **spec: Any) -> None:
         net = dst if not isinstance(dst, IPAddress) else host_network(dst)
         if net.version == 4 and spec.get("oif") and not spec.get("gateway"):
             spec["scope"] = _RT_SCOPE_LINK
         with _kernel("route", f"route {cmd} {net}"):
-            ipr.route(cmd, dst=str(net), family=_family(net), proto=self._proto, **spec)
+            ipr.route(cmd, dst=str(net), family=address_family(net), proto=self._proto, **spec)
 
     def _own_routes(self, ipr: Any) -> list[tuple[IPNetwork, int, int | None]]:
         """(prefix, rtm_type, oif) of every route with our protocol in the main table."""
@@ -426,7 +381,7 @@ def _observe_pod(pod: Any, ifname: str) -> PodObserved:
             if r["dst_len"] == 0 and r.get("oif") == index and r.get("gateway"):
                 gateways.add(ip_address(str(r.get("gateway"))))
     return PodObserved(
-        kind=_link_kind(link),
+        kind=link_kind(link),
         mac=str(link.get("address")),
         up=bool(link["flags"] & _IFF_UP),
         addresses=addrs,
@@ -518,7 +473,7 @@ class _Wiring:
         # route's next hop is on-link; IPv6 link-local gateways always are.
         # IPv6 addresses skip DAD (nodad): usable at once, and the only other
         # host on this link is the node.
-        gw, family = self.nl._gateways.for_address(addr), _family(addr)
+        gw, family = self.nl._gateways.for_address(addr), address_family(addr)
         with _kernel("addr", f"add {addr} to {self.ifname}"):
             flags = _IFA_F_NODAD if addr.version == 6 else 0
             prefixlen = addr.max_prefixlen

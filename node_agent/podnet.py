@@ -19,10 +19,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from node_agent.errors import (
     InterfaceNameError,
@@ -239,3 +240,13 @@ def check_findings(expected: PodExpected, observed: PodObserved) -> list[str]:
     elif not observed.host_up:
         found.append(f"host veth {expected.host_ifname} is down")
     return list(dict.fromkeys(found))
+
+
+def address_family(net: IPAddress | IPNetwork) -> int:
+    """The socket family (AF_INET or AF_INET6) of an address or network."""
+    return socket.AF_INET if net.version == 4 else socket.AF_INET6
+
+
+def link_kind(msg: Any) -> str:
+    """The ``linkinfo`` kind of a netlink link message (``veth``, ``dummy``...), or ''."""
+    return str(msg.get(("linkinfo", "kind")) or "")
