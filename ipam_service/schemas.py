@@ -6,7 +6,6 @@ Node agents, the fabric controller and operator scripts may import this module.
 from __future__ import annotations
 
 import ipaddress
-import re
 import uuid
 from datetime import datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
@@ -237,7 +236,3 @@ class Problem(BaseModel):
     instance: str | None = None
     field: str | None = None
     errors: list[FieldError] = Field(default_factory=list)
-
-
-def is_valid_request_id(value: str) -> bool:
-    return re.fullmatch(REQUEST_ID_RE, value) is not None

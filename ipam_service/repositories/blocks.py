@@ -79,10 +79,6 @@ class BlockRepository:
         block.released_at, block.release_reason = None, ""
         return block
 
-    async def add(self, block: Block) -> None:
-        self.session.add(block)
-        await self.session.flush()
-
     async def release(self, block: Block, *, at: datetime, reason: str) -> None:
         block.released_at = at
         block.release_reason = reason

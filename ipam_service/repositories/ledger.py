@@ -61,5 +61,5 @@ class LedgerRepository:
             {"at": at, "eid": event_id, "reason": reason, "id": lease.id},
         )
 
-    async def record(self, event: LedgerEvent) -> None:
+    def record(self, event: LedgerEvent) -> None:
         self.session.add(event)

@@ -25,10 +25,6 @@ class NodeRepository:
         stmt = select(Node).where(Node.name == name).with_for_update()
         return await self.session.scalar(stmt)
 
-    async def by_ids(self, ids: Sequence[int]) -> dict[int, str]:
-        rows = await self.session.execute(select(Node.id, Node.name).where(Node.id.in_(ids)))
-        return {row.id: row.name for row in rows}
-
     async def ip_taken_by_other(self, name: str, node_ip: str) -> str | None:
         stmt = select(Node.name).where(
             Node.node_ip == node_ip, Node.deleted_at.is_(None), Node.name != name
@@ -44,10 +40,6 @@ class NodeRepository:
         if label is not None:
             stmt = stmt.where(Node.labels.contains({label[0]: label[1]}))
         return (await self.session.scalars(stmt)).all()
-
-    async def add(self, node: Node) -> None:
-        self.session.add(node)
-        await self.session.flush()
 
     async def touch(self, node: Node) -> None:
         node.last_seen_at = await self.now()

@@ -101,7 +101,7 @@ class LedgerService:
         self._record(node, event, None if lease is None else lease.id)
 
     def _record(self, node: Node, event: LedgerEventIn, lease_id: int | None) -> None:
-        self.session.add(
+        self.repo.record(
             LedgerEvent(
                 event_id=event.event_id,
                 node_id=node.id,

@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from ipam_service.api.app import create_app
 from ipam_service.config import IpamSettings
-from ipam_service.database import make_engine, migrate, sqlalchemy_url
+from ipam_service.database import make_engine
+from tests.ipam_service.databases import fresh_database
 
 
 @pytest.fixture(scope="session")
@@ -41,17 +39,8 @@ def server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh database with the schema at head; dropped at the end."""
-    name = f"flatnet_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(sqlalchemy_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(sqlalchemy_url(server_url)).set(database=name)
-    rendered = url.render_as_string(hide_password=False)
-    migrate(rendered, lock_id=42)
-    yield rendered
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(server_url, prefix="flatnet_test", migrated=True) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

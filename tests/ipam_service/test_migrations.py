@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -10,26 +9,16 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
-from ipam_service.database import alembic_config, migrate, sqlalchemy_url
+from ipam_service.database import alembic_config, migrate
 from ipam_service.models import Base
+from tests.ipam_service.databases import fresh_database
 
 
 @pytest.fixture
 def blank_url(server_url: str) -> Iterator[str]:
-    name = f"flatnet_mig_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(sqlalchemy_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield (
-        make_url(sqlalchemy_url(server_url))
-        .set(database=name)
-        .render_as_string(hide_password=False)
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(server_url, prefix="flatnet_mig", migrated=False) as url:
+        yield url
 
 
 def test_upgrade_downgrade_round_trip(blank_url: str) -> None:

@@ -11,15 +11,13 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from ipam_service.database import migrate, sqlalchemy_url
+from tests.ipam_service.databases import fresh_database
 
 CLAIMERS = 64
 NODES = 8
@@ -33,20 +31,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def shared_db(server_url: str) -> Iterator[str]:
-    name = f"flatnet_race_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(sqlalchemy_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = (
-        make_url(sqlalchemy_url(server_url))
-        .set(database=name)
-        .render_as_string(hide_password=False)
-    )
-    migrate(url, lock_id=9)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(server_url, prefix="flatnet_race", migrated=True) as url:
+        yield url
 
 
 @pytest.fixture
