@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the tests and the lab need (installed only when missing).
-SYSTEM_PACKAGES := iproute2 iputils-ping util-linux procps containernetworking-plugins
+SYSTEM_PACKAGES := iproute2 iputils-ping util-linux procps containernetworking-plugins bird2 frr iptables
 
 .PHONY: demo test deps system-deps lint typecheck layers unit bench clean
 
-demo: deps
-	$(BIN)/flatnet demo
+# The fabric lab end to end (root): BIRD ToR, IPAM, 2 node agents, 4 pods; pings, BGP routes,
+# blocks, ledger; taken down at the end (flatnet lab demo --keep leaves it up).
+demo: system-deps deps
+	$(BIN)/flatnet lab demo
 
 test: system-deps deps lint typecheck layers
 	$(BIN)/python -m pytest
@@ -41,8 +43,12 @@ layers: deps
 	$(BIN)/lint-imports
 
 bench: deps
-	$(BIN)/python bench/ipam_claims.py
-	$(BIN)/python bench/audit_lookup.py
+	$(BIN)/python -m bench.ipam_claims
+	$(BIN)/python -m bench.audit_lookup
+	$(BIN)/python -m bench.bgp_convergence
+	$(BIN)/python -m bench.fabric_add
+	$(BIN)/python -m bench.tor_config
+	$(BIN)/python -m bench.drift
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

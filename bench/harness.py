@@ -1,9 +1,13 @@
-"""Shared plumbing for the benchmarks: a throwaway PostgreSQL, a service process, stats."""
+"""Shared plumbing for the benchmarks: a throwaway PostgreSQL, a service process, a lean
+HTTP/1.1 client for load, and statistics."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -11,34 +15,41 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from ipam_service.database import migrate
+from ipam_service.database import embedded_server, migrate
 
 
 @contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    """A throwaway embedded PostgreSQL (FLATNET_BENCH_DATABASE_URL overrides it)."""
+def postgres(data_dir: Path | None = None) -> Iterator[str]:
+    """An embedded PostgreSQL at schema head: throwaway, or kept in ``data_dir`` (stopped,
+    not deleted, at the end) so a later run can reuse what it holds.
+    FLATNET_BENCH_DATABASE_URL names an external server instead."""
     external = os.environ.get("FLATNET_BENCH_DATABASE_URL")
     if external:
+        migrate(external, lock_id=1)
         yield external
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pgserver.postgres_server import get_server
-    root = Path(tempfile.mkdtemp(prefix="flatnet-bench-"))
-    root.chmod(0o755)
-    server = get_server(root / "pg", cleanup_mode="delete")
+    root = None
+    if data_dir is None:
+        root = Path(tempfile.mkdtemp(prefix="flatnet-bench-"))
+        root.chmod(0o755)
+        server = embedded_server(root / "pg", cleanup_mode="delete")
+    else:
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        server = embedded_server(data_dir, cleanup_mode="stop")
     try:
         url = server.get_uri()
         migrate(url, lock_id=1)
         yield url
     finally:
         server.cleanup()
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -48,7 +59,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def service(url: str, *, workers: int) -> Iterator[str]:
+def service(url: str, *, workers: int, pool_size: int = 16) -> Iterator[str]:
     """``python -m ipam_service`` on a free port; ended by PID."""
     port = free_port()
     env = os.environ | {
@@ -56,7 +67,7 @@ def service(url: str, *, workers: int) -> Iterator[str]:
         "FLATNET_AUTH": "off",
         "FLATNET_PORT": str(port),
         "FLATNET_WORKERS": str(workers),
-        "FLATNET_DB_POOL_SIZE": "16",
+        "FLATNET_DB_POOL_SIZE": str(pool_size),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "ipam_service"],
@@ -82,6 +93,57 @@ def service(url: str, *, workers: int) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class LeanHttp:
+    """One keep-alive HTTP/1.1 connection with next to no client-side work.
+
+    The load generator shares the two cores with the service and PostgreSQL, so it must
+    cost little: a general client (httpx) spends more CPU per request than the handler it
+    measures. Enough HTTP for uvicorn's answers: a status line, headers, a
+    Content-Length body.
+    """
+
+    def __init__(self, base: str) -> None:
+        host, _, port = base.removeprefix("http://").partition(":")
+        self.host, self.port = host, int(port)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> LeanHttp:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self.writer.wait_closed()
+
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        assert self.reader is not None
+        assert self.writer is not None
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + payload)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        if b"content-length" not in headers:
+            raise RuntimeError(f"{method} {path}: answer without Content-Length: {raw!r}")
+        return status, await self.reader.readexactly(int(headers[b"content-length"]))
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def pct(samples: Sequence[float], q: float) -> float:

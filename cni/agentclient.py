@@ -9,9 +9,6 @@ decided in :mod:`cni.verbs`.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any, Dict, List, Union
-
 from cni import httpunix, streams
 from cni.contract import (
     ERR_INTERNAL,
@@ -25,9 +22,14 @@ from cni.contract import (
     IPConfig,
     Route,
     StatusReply,
+    asdict,
 )
 
-Request = Union[AddRequest, DelRequest, CheckRequest, GcRequest]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Union
+
+    Request = Union[AddRequest, DelRequest, CheckRequest, GcRequest]
 
 
 class AgentCallError(Exception):

@@ -14,13 +14,24 @@ Endpoints (all ``POST`` unless noted, body = ``asdict(<Request>)``):
 * ``GET /v1/cni/status``              -> ``StatusReply``
 
 A failure answers a non-2xx status with ``asdict(AgentError)``; ``code`` is a CNI
-error code (spec section 5) that the plugin passes through unchanged.
+error code (spec section 5) that the plugin passes through unchanged. Use
+:func:`asdict` from here (it is :func:`cni.records.asdict`) to put a message on
+the wire: the classes are records at run time, dataclasses to the type checker.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from cni.records import asdict as asdict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    # Type checkers see real dataclasses; at run time the plugin uses the light
+    # records of cni.records (importing dataclasses costs ~13 ms per CNI call).
+    from dataclasses import dataclass, field
+    from typing import Dict, List, Optional
+else:
+    from cni.records import field
+    from cni.records import record as dataclass
 
 DEFAULT_SOCKET = "/run/flatnet/agent.sock"
 

@@ -7,13 +7,21 @@ nothing else from the environment is read.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from typing import Dict, Mapping, Tuple
+# ``posix`` rather than ``os``: it is built in and already loaded, while importing ``os``
+# costs more than a millisecond on every CNI call (docs/benchmarks.md).
+import posix
 
 from cni.contract import PodRef
 from cni.errors import ERR_INVALID_ENV, ERR_INVALID_NETNS, CniError
 from cni.streams import log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+    from typing import Dict, Mapping, Tuple
+else:
+    from cni.records import field
+    from cni.records import record as dataclass
 
 REQUIRED: Dict[str, Tuple[str, ...]] = {
     "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
@@ -131,16 +139,16 @@ def check_netns(env: CniEnv) -> None:
     """
     if not env.netns:
         return
-    if not os.path.isabs(env.netns):
+    if not env.netns.startswith("/"):  # posixpath.isabs
         raise CniError(ERR_INVALID_ENV, "CNI_NETNS must be an absolute path", env.netns)
     try:
-        target = os.stat(env.netns)
+        target = posix.stat(env.netns)
     except OSError as err:
         if env.command == "DEL":
             return
         raise CniError(ERR_INVALID_NETNS, "failed to open netns", f"{env.netns}: {err}") from err
     try:
-        own = os.stat(_OWN_NETNS)
+        own = posix.stat(_OWN_NETNS)
     except OSError:
         return
     if (target.st_dev, target.st_ino) == (own.st_dev, own.st_ino):

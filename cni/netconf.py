@@ -14,13 +14,17 @@ Everything else is tolerated and ignored (CNI-022): ``runtimeConfig``, ``args``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
-
 from cni import streams, versions
 from cni.contract import DEFAULT_SOCKET
 from cni.environ import is_valid_name
 from cni.errors import ERR_DECODE, ERR_INCOMPATIBLE_VERSION, ERR_INVALID_CONFIG, CniError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+    from typing import Any, Dict, List, Optional, Tuple
+else:
+    from cni.records import record as dataclass
 
 DEFAULT_TIMEOUT = 20.0
 """Seconds per agent call: well inside containerd's 1 min cleanup and the kubelet's

@@ -23,13 +23,15 @@ never ``null`` (CNI-067). No I/O happens here.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
-
 from cni import versions
 from cni.contract import Attachment
 from cni.errors import ERR_INVALID_CONFIG, CniError
 
-Json = Dict[str, Any]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
+
+    Json = Dict[str, Any]
 
 INTERFACE_KEYS = ("name", "mac", "sandbox")
 INTERFACE_KEYS_1_1 = ("mtu", "socketPath", "pciID")

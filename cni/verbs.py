@@ -16,8 +16,6 @@ the next GC; the kubelet retries a failed DEL (CNI-054). DEL never returns code 
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Protocol, TypeVar
-
 from cni import netconf, results
 from cni.agentclient import (
     AgentCallError,
@@ -48,18 +46,22 @@ from cni.errors import (
 from cni.netconf import NetConf
 from cni.streams import log
 
-T = TypeVar("T")
-Result = Optional[Dict[str, object]]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    # typing costs milliseconds per CNI call; the protocol exists for the checker only.
+    from typing import Callable, Dict, List, Optional, Protocol, TypeVar
 
+    T = TypeVar("T")
+    Result = Optional[Dict[str, object]]
 
-class Agent(Protocol):
-    """What the verbs need from the node agent (:class:`cni.agentclient.AgentClient`)."""
+    class Agent(Protocol):
+        """What the verbs need from the node agent (:class:`cni.agentclient.AgentClient`)."""
 
-    def add(self, request: AddRequest) -> Attachment: ...
-    def delete(self, request: DelRequest) -> None: ...
-    def check(self, request: CheckRequest) -> None: ...
-    def gc(self, request: GcRequest) -> List[str]: ...
-    def status(self) -> StatusReply: ...
+        def add(self, request: AddRequest) -> Attachment: ...
+        def delete(self, request: DelRequest) -> None: ...
+        def check(self, request: CheckRequest) -> None: ...
+        def gc(self, request: GcRequest) -> List[str]: ...
+        def status(self) -> StatusReply: ...
 
 
 def agent_timeout(command: str, conf: NetConf) -> float:

@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("ipam_service.cli:audit", "Ask who owned an IP, when."),
     "demo": ("ipam_service.demo:demo", "Run the end-to-end demo on the embedded default."),
     "cni": ("cni.cli:cni", "Install the CNI plugin."),
+    "agent": ("node_agent.cli:agent", "Run and inspect the node agent."),
+    "lab": ("flatnet.lab.cli:lab", "Run the one-machine fabric lab."),
+    "controller": ("fabric_controller.cli:controller", "Run the fabric controller."),
+    "drift": ("fabric_controller.drift.cli:drift", "Compare the fabric's routes with IPAM."),
 }
 
 

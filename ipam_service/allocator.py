@@ -1,15 +1,13 @@
-"""Pure block arithmetic: find the first free aligned block, count usage. No I/O.
+"""Pure block arithmetic for pool usage: how many blocks a pool can hand out. No I/O.
 
 Addresses are handled as integers. An *interval* is an inclusive ``(first, last)``
-pair. The search walks candidate blocks upward from a start point and jumps past
-each occupied interval, so it touches only the intervals it meets.
+pair. (The search for a free block runs inside PostgreSQL: ``ipam_first_free_block``,
+migration 0002.)
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from ipam_service.schemas import IPNetwork
 
@@ -22,57 +20,6 @@ def bounds(net: IPNetwork) -> Interval:
 
 def block_size(*, family: int, prefixlen: int) -> int:
     return 1 << ((32 if family == 4 else 128) - prefixlen)
-
-
-def align_up(value: int, size: int) -> int:
-    return -(-value // size) * size
-
-
-def to_network(first: int, *, family: int, prefixlen: int) -> IPNetwork:
-    address = ipaddress.IPv4Address(first) if family == 4 else ipaddress.IPv6Address(first)
-    return ipaddress.ip_network(f"{address}/{prefixlen}")
-
-
-@dataclass(frozen=True)
-class ScanResult:
-    """``found`` is the first address of a free block; otherwise ``resume_at`` says where
-    to continue with the next page of occupied intervals (``None``: range exhausted)."""
-
-    found: int | None
-    resume_at: int | None
-
-
-def scan(
-    *,
-    span: Interval,
-    size: int,
-    start: int,
-    occupied: Sequence[Interval],
-    horizon: int | None,
-) -> ScanResult:
-    """Find the first block of ``size`` in ``span`` at or above ``start`` that meets none of
-    ``occupied`` (sorted by first address).
-
-    ``horizon``: when the page of occupied intervals was cut short, the first address of
-    its last interval; candidates from there on are unknown and the scan asks to resume.
-    """
-    lo, hi = span
-    candidate = align_up(max(lo, start), size)
-    for first, last in occupied:
-        if horizon is not None and candidate >= horizon:
-            return ScanResult(None, candidate)
-        if candidate + size - 1 > hi:
-            return ScanResult(None, None)
-        if last < candidate:
-            continue
-        if first > candidate + size - 1:
-            return ScanResult(candidate, None)
-        candidate = align_up(last + 1, size)
-    if horizon is not None and candidate >= horizon:
-        return ScanResult(None, candidate)
-    if candidate + size - 1 > hi:
-        return ScanResult(None, None)
-    return ScanResult(candidate, None)
 
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:

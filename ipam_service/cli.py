@@ -14,6 +14,15 @@ from ipam_service.tables import output
 
 POOL_COLS = ("name", "family", "block_prefixlen", "cidrs", "description")
 NODE_COLS = ("name", "node_ip", "asn", "labels", "last_seen_at")
+SESSION_COLS = (
+    "peer",
+    "state",
+    "prefixes_sent",
+    "prefixes_acknowledged",
+    "since",
+    "last_error",
+    "reported_at",
+)
 BLOCK_COLS = ("cidr", "pool", "node", "state", "claimed_at", "released_at")
 LEASE_COLS = ("ip", "node", "pod_namespace", "pod_name", "container_id", "ifname", "start", "end")
 USAGE_COLS = (
@@ -214,6 +223,14 @@ def nodes_delete(ctx: click.Context, name: str, reason: str) -> None:
         lambda c: c.request("DELETE", f"/v1/nodes/{name}", params={"reason": reason}),
         columns=NODE_COLS,
     )
+
+
+@nodes.command("bgp-sessions")
+@click.argument("name")
+@common
+def nodes_bgp_sessions(ctx: click.Context, name: str) -> None:
+    """The node's BGP sessions, as its agent last reported them."""
+    _run(ctx, lambda c: c.request("GET", f"/v1/nodes/{name}/bgp-sessions"), columns=SESSION_COLS)
 
 
 blocks = _group("blocks", "Operator commands for blocks.")

@@ -49,11 +49,13 @@ class IpamSettings(BaseSettings):
     page_limit_max: int = Field(
         default=1000, ge=1, description="Largest page size a client may ask."
     )
-    claim_scan_page: int = Field(
-        default=256, ge=8, description="Held blocks read per step while searching for a free block."
-    )
     db_pool_size: int = Field(default=10, ge=1, description="Connections per service process.")
     db_pool_overflow: int = Field(default=10, ge=0, description="Extra connections under load.")
+    db_statement_pool_size: int = Field(
+        default=8,
+        ge=1,
+        description="Autocommit connections per service process for one-statement block claims.",
+    )
     metrics_refresh_seconds: float = Field(
         default=15.0, gt=0, description="Period of the pool-utilisation gauge refresh."
     )

@@ -26,7 +26,7 @@ def start_embedded(data_dir: Path) -> str:
     processes can share it; ``pg_ctl stop`` on the data directory stops it.
     """
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = _server(data_dir, cleanup_mode=None)
+    server = embedded_server(data_dir, cleanup_mode=None)
     uri: str = server.get_uri()
     log.info("embedded postgresql ready", extra={"data_dir": str(data_dir)})
     return uri
@@ -38,6 +38,11 @@ def sqlalchemy_url(url: str, *, driver: str = "psycopg") -> str:
     if parsed.drivername in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername=f"postgresql+{driver}")
     return parsed.render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    """Turn a SQLAlchemy URL (``postgresql+psycopg://``) back into a libpq URI for psycopg."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def make_engine(url: str, *, pool_size: int, max_overflow: int) -> AsyncEngine:
@@ -79,10 +84,12 @@ def migrate(url: str, *, lock_id: int, revision: str = "head") -> None:
 
 def stop_embedded(data_dir: Path) -> None:
     """Stop the embedded PostgreSQL of ``data_dir`` (no-op when it is not running)."""
-    _server(data_dir, cleanup_mode="stop").cleanup()
+    embedded_server(data_dir, cleanup_mode="stop").cleanup()
 
 
-def _server(data_dir: Path, *, cleanup_mode: str | None) -> Any:
+def embedded_server(data_dir: Path, *, cleanup_mode: str | None) -> Any:
+    """The pgserver PostgreSQL of ``data_dir`` (started when it is not running);
+    ``cleanup_mode`` is what its ``cleanup()`` does: None, "stop" or "delete"."""
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI); harmless here
         warnings.simplefilter("ignore")

@@ -157,8 +157,9 @@ def demo(workdir: Path) -> None:
         "FLATNET_AUTH": "off",
         "FLATNET_PORT": str(port),
     }
-    log = (workdir / "ipam.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "ipam_service"], env=env, stdout=log, stderr=log)
+    with (workdir / "ipam.log").open("wb") as log:  # the child keeps its own descriptor
+        command = [sys.executable, "-m", "ipam_service"]
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
     try:
         client = IpamClient(f"http://127.0.0.1:{port}")
         _wait_ready(client, proc, seconds=60)

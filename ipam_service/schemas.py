@@ -147,6 +147,32 @@ class BlockRead(BaseModel):
     state: Literal["held", "released"]
 
 
+MAX_BGP_SESSIONS = 64
+"""Most BGP sessions one node may report (a node has one or two ToRs, two families each)."""
+
+
+class BgpSessionIn(Strict):
+    """One BGP session of a node, as its agent's speaker sees it."""
+
+    peer: IP = Field(description="The ToR's peering address.")
+    state: Literal["up", "down", "connecting"]
+    last_error: str = Field(default="", max_length=1024)
+    prefixes_sent: int = Field(default=0, ge=0, le=2**31 - 1)
+    prefixes_acknowledged: int = Field(default=0, ge=0, le=2**31 - 1)
+    since: AwareDatetime | None = Field(default=None, description="Last state change.")
+
+
+class BgpSessionRead(BaseModel):
+    peer: IP
+    state: Literal["up", "down", "connecting"]
+    last_error: str
+    prefixes_sent: int
+    prefixes_acknowledged: int
+    since: datetime | None
+    reported_at: datetime
+    """When IPAM received the report that carried this session."""
+
+
 class NodeRead(BaseModel):
     name: str
     node_ip: IP
@@ -156,6 +182,9 @@ class NodeRead(BaseModel):
     updated_at: datetime
     last_seen_at: datetime
     blocks: list[BlockRead]
+    bgp_sessions: list[BgpSessionRead] = Field(
+        default_factory=list, description="The node's BGP sessions as its agent last reported."
+    )
 
 
 class BlockClaim(Strict):

@@ -6,10 +6,12 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
-from ipam_service.models import Base
+from fabric_controller.models import Base as ControllerBase
+from ipam_service.models import Base as IpamBase
 
 config = context.config
-target_metadata = Base.metadata
+# One history, two services: IPAM's tables and the fabric controller's (0003 onwards).
+target_metadata = [IpamBase.metadata, ControllerBase.metadata]
 
 
 def _run(connection: Connection) -> None:

@@ -153,6 +153,8 @@ class PodLink:
     """The node netns's id for the pod netns, if one is assigned."""
     addresses: tuple[IPAddress, ...] = ()
     """Pod addresses whose host route (with the agent's proto) points at this veth."""
+    alias: str = ""
+    """The veth's ``ifalias``: the agent writes the attachment key there."""
 
 
 @dataclass(frozen=True)

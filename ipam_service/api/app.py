@@ -11,13 +11,14 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ipam_service.api import health, ledger, nodes, pools, problems
+from ipam_service.api import bgp, health, ledger, nodes, pools, problems
 from ipam_service.api.middleware import BodyLimitMiddleware, LatencyMiddleware
 from ipam_service.auth import TokenTable
 from ipam_service.config import IpamSettings
 from ipam_service.metrics import Metrics
 from ipam_service.models import Pool
 from ipam_service.services.pools import PoolService
+from ipam_service.statements import SessionStatements, Statements
 
 log = logging.getLogger("flatnet.ipam")
 
@@ -46,11 +47,17 @@ def create_app(
     settings: IpamSettings,
     *,
     sessionmaker: async_sessionmaker[AsyncSession],
+    statements: Statements | None = None,
     refresh_gauges: bool = True,
 ) -> FastAPI:
+    """``statements``: connections for one-statement endpoints (block claims); by default
+    they come from ``sessionmaker`` (tests bind it to a rolled-back connection)."""
+    stmts = statements or SessionStatements(sessionmaker)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.running = True
+        await stmts.open()
         task = None
         if refresh_gauges:
             task = asyncio.create_task(_gauge_loop(app, settings.metrics_refresh_seconds))
@@ -60,6 +67,7 @@ def create_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await stmts.close()
 
     app = FastAPI(
         title="flatnet IPAM",
@@ -70,12 +78,13 @@ def create_app(
     metrics = Metrics()
     app.state.settings = settings
     app.state.sessionmaker = sessionmaker
+    app.state.statements = stmts
     app.state.metrics = metrics
     app.state.tokens = TokenTable.load(settings.tokens_file)
     if settings.auth == "off":
         log.warning("AUTHENTICATION IS OFF (FLATNET_AUTH=off): every caller is admin")
     problems.install(app)
-    for module in (pools, nodes, ledger, health):
+    for module in (pools, nodes, bgp, ledger, health):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)

@@ -1,4 +1,8 @@
-"""Request-scoped dependencies with short ``Annotated`` aliases."""
+"""Request-scoped dependencies with short ``Annotated`` aliases.
+
+Every dependency is ``async def``, even when it awaits nothing: FastAPI runs a plain
+``def`` dependency in a worker thread, a thread hand-off on every request.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +17,15 @@ from ipam_service.auth import ADMIN, Access, Principal, TokenTable, authorize
 from ipam_service.config import IpamSettings
 from ipam_service.errors import InvalidInput
 from ipam_service.metrics import Metrics
+from ipam_service.statements import Statements
 
 
-def get_settings(request: Request) -> IpamSettings:
+async def get_settings(request: Request) -> IpamSettings:
     settings: IpamSettings = request.app.state.settings
     return settings
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
@@ -35,7 +40,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-def get_principal(
+async def get_statements(request: Request) -> Statements:
+    statements: Statements = request.app.state.statements
+    return statements
+
+
+async def get_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
     settings: IpamSettings = request.app.state.settings
@@ -48,17 +58,18 @@ def get_principal(
 SettingsDep = Annotated[IpamSettings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+StatementsDep = Annotated[Statements, Depends(get_statements)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 CursorQuery = Annotated[str | None, Query(description="Opaque cursor from next_cursor.")]
 LimitQuery = Annotated[int | None, Query(ge=1, description="Page size.")]
 
 
-def reader(principal: PrincipalDep) -> Principal:
+async def reader(principal: PrincipalDep) -> Principal:
     authorize(principal, Access.READ)
     return principal
 
 
-def admin(principal: PrincipalDep) -> Principal:
+async def admin(principal: PrincipalDep) -> Principal:
     authorize(principal, Access.ADMIN)
     return principal
 

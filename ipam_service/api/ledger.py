@@ -21,6 +21,7 @@ from ipam_service.api.deps import (
     ReaderDep,
     SessionDep,
     SettingsDep,
+    StatementsDep,
     aware,
     limit_of,
     utcnow,
@@ -36,7 +37,7 @@ from ipam_service.schemas import (
     Page,
     Problem,
 )
-from ipam_service.services.audit import AuditService
+from ipam_service.services.audit import AuditService, OwnerLookupService
 from ipam_service.services.ledger import LedgerService
 
 router = APIRouter(tags=["ledger"], responses={422: {"model": Problem}, 403: {"model": Problem}})
@@ -63,12 +64,13 @@ async def post_events(
 @router.get("/v1/audit/ips/{ip}")
 async def owner_at(
     ip: IpPath,
-    session: SessionDep,
+    statements: StatementsDep,
     _: ReaderDep,
     at: Annotated[datetime | None, Query(description="RFC 3339 instant; default now")] = None,
 ) -> OwnerAt:
     instant = aware(at, field="at") or utcnow()
-    return await AuditService(session).owner_at(ip, instant)
+    async with statements.connection() as conn:
+        return await OwnerLookupService(conn).owner_at(ip, instant)
 
 
 @router.get("/v1/audit/ips/{ip}/history")

@@ -16,6 +16,7 @@ from ipam_service.api.deps import (
     ReaderDep,
     SessionDep,
     SettingsDep,
+    StatementsDep,
     limit_of,
 )
 from ipam_service.auth import Access, authorize
@@ -30,7 +31,7 @@ from ipam_service.schemas import (
     Page,
     Problem,
 )
-from ipam_service.services.claims import ClaimService
+from ipam_service.services.claims import BlockClaimer, ClaimService
 from ipam_service.services.nodes import NodeService
 
 router = APIRouter(tags=["nodes"], responses={422: {"model": Problem}, 403: {"model": Problem}})
@@ -101,18 +102,15 @@ async def delete_node(
 async def claim_block(
     name: NamePath,
     req: BlockClaim,
-    session: SessionDep,
-    settings: SettingsDep,
+    statements: StatementsDep,
     principal: PrincipalDep,
     metrics: MetricsDep,
     response: Response,
 ) -> BlockRead:
     authorize(principal, Access.NODE, node=name)
     try:
-        block, created = await ClaimService(session, scan_page=settings.claim_scan_page).claim(
-            name, req
-        )
-        await session.commit()
+        async with statements.connection() as conn:
+            block, created = await BlockClaimer(conn).claim(name, req)
     except Exception:
         metrics.claims.labels(req.pool, "error").inc()
         raise
@@ -129,16 +127,13 @@ async def release_block(
     name: NamePath,
     cidr: Annotated[Cidr, Path()],
     session: SessionDep,
-    settings: SettingsDep,
     principal: PrincipalDep,
     metrics: MetricsDep,
     force: bool = False,
     reason: Annotated[str, Query(max_length=256)] = "released",
 ) -> BlockRead:
     authorize(principal, Access.NODE, node=name)
-    block = await ClaimService(session, scan_page=settings.claim_scan_page).release(
-        name, cidr, force=force, reason=reason
-    )
+    block = await ClaimService(session).release(name, cidr, force=force, reason=reason)
     await session.commit()
     metrics.releases.labels(block.pool).inc()
     return block
@@ -157,7 +152,7 @@ async def list_blocks(
 ) -> Page[BlockRead]:
     size = limit_of(settings, limit)
     key = pagination.decode(cursor, arity=1)
-    service = ClaimService(session, scan_page=settings.claim_scan_page)
+    service = ClaimService(session)
     return await service.page(
         after_id=None if key is None else int(key[0]), limit=size, pool=pool, node=node, state=state
     )

@@ -1,6 +1,7 @@
 """ORM models, one per module. Importing this package registers them all on ``Base``."""
 
 from ipam_service.models.base import Base
+from ipam_service.models.bgp_session import BgpSession
 from ipam_service.models.block import Block
 from ipam_service.models.lease import Lease
 from ipam_service.models.ledger_event import LedgerEvent
@@ -12,6 +13,7 @@ from ipam_service.models.reservation import Reservation
 
 __all__ = [
     "Base",
+    "BgpSession",
     "Block",
     "Lease",
     "LedgerEvent",

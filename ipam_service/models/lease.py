@@ -32,6 +32,10 @@ class Lease(Base):
         Index("ix_leases_pod", "pod_namespace", "pod_name"),
         Index("ix_leases_open_block", "block_id", postgresql_where=text("upper_inf(during)")),
         Index("ix_leases_lower", text("lower(during)")),
+        # the point-in-time owner: the lease of the IP that started last at or before the
+        # instant (leases of one IP never overlap); a bounded descent, unlike the GiST
+        # exclusion index, whose inet keys overlap more as the ledger grows
+        Index("ix_leases_ip_lower", "ip", text("lower(during)")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

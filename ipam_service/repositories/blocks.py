@@ -1,4 +1,4 @@
-"""Block rows: claims, releases and listings."""
+"""Block rows: releases and listings (claims: ``repositories.claims``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import Row, Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ipam_service.models import Block, Lease, Node, Pool
-from ipam_service.schemas import IPAddress, IPNetwork
+from ipam_service.schemas import IPNetwork
 
 BlockRow = Row[Block, str, str]
 
@@ -26,10 +26,6 @@ class BlockRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def by_request(self, node_id: int, request_id: str) -> Block | None:
-        stmt = select(Block).where(Block.node_id == node_id, Block.request_id == request_id)
-        return await self.session.scalar(stmt)
-
     async def held(self, node_id: int, cidr: IPNetwork) -> Block | None:
         stmt = select(Block).where(
             Block.node_id == node_id, Block.cidr == cidr, Block.released_at.is_(None)
@@ -43,41 +39,6 @@ class BlockRepository:
             .order_by(Block.cidr)
         )
         return (await self.session.execute(stmt)).all()
-
-    async def insert_claim(
-        self, block: Block, *, hint_table: str, hint_row: int, hint: IPAddress
-    ) -> Block | None:
-        """Insert a claimed block and move the search hint in one statement.
-
-        Returns ``None`` when the node already has a block for this request id (a
-        concurrent retry won); the exclusion constraint still refuses any overlap.
-        """
-        stmt = text(
-            "WITH ins AS (INSERT INTO blocks (pool_id, node_id, cidr, request_id)"
-            " VALUES (:pool_id, :node_id, :cidr, :request_id)"
-            " ON CONFLICT (node_id, request_id) DO NOTHING RETURNING id, claimed_at),"
-            f" hint AS (UPDATE {hint_table} SET next_hint = :hint"
-            " WHERE id = :hint_row AND EXISTS (SELECT 1 FROM ins))"
-            " SELECT id, claimed_at FROM ins"
-        )
-        row = (
-            await self.session.execute(
-                stmt,
-                {
-                    "pool_id": block.pool_id,
-                    "node_id": block.node_id,
-                    "cidr": str(block.cidr),
-                    "request_id": block.request_id,
-                    "hint": str(hint),
-                    "hint_row": hint_row,
-                },
-            )
-        ).first()
-        if row is None:
-            return None
-        block.id, block.claimed_at = row.id, row.claimed_at
-        block.released_at, block.release_reason = None, ""
-        return block
 
     async def release(self, block: Block, *, at: datetime, reason: str) -> None:
         block.released_at = at

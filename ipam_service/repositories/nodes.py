@@ -21,6 +21,18 @@ class NodeRepository:
             stmt = stmt.where(Node.deleted_at.is_(None))
         return await self.session.scalar(stmt)
 
+    async def get_locked(self, name: str, *, write: bool) -> Node | None:
+        """A live node, its row locked until the transaction ends: ``FOR NO KEY UPDATE``
+        (``write``: ledger batches and BGP session reports, which update the row) or
+        ``FOR SHARE`` (block releases, ``ClaimService.release``).
+
+        Lock order: a transaction that locks a node row and a pool row locks the node
+        first, as ``ipam_claim_block`` and node deletion do; taking the pool first (even
+        ``FOR KEY SHARE``, through a lease's foreign key) deadlocks against a claim.
+        """
+        stmt = select(Node).where(Node.name == name, Node.deleted_at.is_(None))
+        return await self.session.scalar(stmt.with_for_update(read=not write, key_share=write))
+
     async def get_for_update(self, name: str) -> Node | None:
         stmt = select(Node).where(Node.name == name).with_for_update()
         return await self.session.scalar(stmt)

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ipam_service.models import Block, Lease, Pool, PoolCidr, PoolSubnet, Reservation
-from ipam_service.schemas import IPAddress, IPNetwork
+from ipam_service.schemas import IPNetwork
 
 
 class PoolRepository:
@@ -77,29 +77,6 @@ class PoolRepository:
     async def live_leases(self, pool_id: int) -> int:
         stmt = select(func.count()).where(Lease.pool_id == pool_id, text("upper_inf(during)"))
         return int(await self.session.scalar(stmt) or 0)
-
-    async def held_page(
-        self, *, pool_id: int, first_block: str, last_block: str, limit: int
-    ) -> Sequence[IPNetwork]:
-        """Held blocks between two block CIDRs of the pool's block length, in address order."""
-        stmt = (
-            select(Block.cidr)
-            .where(
-                Block.pool_id == pool_id,
-                Block.released_at.is_(None),
-                Block.cidr >= text("CAST(:lo AS cidr)"),
-                Block.cidr <= text("CAST(:hi AS cidr)"),
-            )
-            .order_by(Block.cidr)
-            .limit(limit)
-        )
-        rows = await self.session.scalars(stmt, {"lo": first_block, "hi": last_block})
-        return rows.all()
-
-    async def set_hint(
-        self, model: type[PoolCidr] | type[PoolSubnet], row_id: int, hint: IPAddress
-    ) -> None:
-        await self.session.execute(update(model).where(model.id == row_id).values(next_hint=hint))
 
     async def reset_hints(self, pool_id: int) -> None:
         """Forget search hints after reservations or subnets change."""

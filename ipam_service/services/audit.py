@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ipam_service import pagination
 from ipam_service.errors import InvalidInput
-from ipam_service.repositories.audit import AuditRepository, Keyset, LeaseRow
+from ipam_service.repositories.audit import AuditRepository, Keyset, LeaseRow, OwnerLookup
 from ipam_service.schemas import IPAddress, LeaseRead, OwnerAt, Page
+from ipam_service.statements import StatementConnection
 
 
 def lease_read(row: LeaseRow) -> LeaseRead:
@@ -48,13 +49,20 @@ def _page(rows: Sequence[LeaseRow], limit: int) -> Page[LeaseRead]:
     return Page[LeaseRead](items=[lease_read(r) for r in rows], next_cursor=cursor)
 
 
-class AuditService:
-    def __init__(self, session: AsyncSession) -> None:
-        self.repo = AuditRepository(session)
+class OwnerLookupService:
+    """Who owned an address at an instant: one statement (``Statements``)."""
+
+    def __init__(self, conn: StatementConnection) -> None:
+        self.repo = OwnerLookup(conn)
 
     async def owner_at(self, ip: IPAddress, at: datetime) -> OwnerAt:
         row = await self.repo.owner_at(ip, at)
-        return OwnerAt(ip=ip, at=at, owner=None if row is None else lease_read(row))
+        return OwnerAt(ip=ip, at=at, owner=None if row is None else LeaseRead.model_validate(row))
+
+
+class AuditService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.repo = AuditRepository(session)
 
     async def history(self, ip: IPAddress, *, cursor: str | None, limit: int) -> Page[LeaseRead]:
         rows = await self.repo.history(ip, after=_keyset(cursor), limit=limit)

@@ -31,7 +31,9 @@ class LedgerService:
                 f"{len(batch.events)} events in one batch; at most {self.max_events} allowed",
                 field="events",
             )
-        node = await self.nodes.get(batch.node)
+        # The node row first (lock order, see NodeRepository.get_locked): the leases'
+        # foreign keys lock pool and block rows later in this transaction.
+        node = await self.nodes.get_locked(batch.node, write=True)
         if node is None:
             raise NodeNotFound(f"node {batch.node!r} is not registered", field="node")
         seen = await self.repo.seen([e.event_id for e in batch.events])

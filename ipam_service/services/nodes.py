@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ipam_service.errors import Conflict, NodeNotFound
 from ipam_service.models import Node
+from ipam_service.repositories.bgp_sessions import BgpSessionRepository
 from ipam_service.repositories.blocks import BlockRepository
 from ipam_service.repositories.nodes import NodeRepository
 from ipam_service.repositories.pools import PoolRepository
 from ipam_service.schemas import NodeRead, NodeUpsert
+from ipam_service.services.bgp_sessions import session_read
 from ipam_service.services.claims import block_read
 from ipam_service.services.dberrors import constraint_of
 
@@ -94,6 +96,7 @@ class NodeService:
         self, nodes: Sequence[Node], *, include_blocks: bool = True
     ) -> list[NodeRead]:
         held = await self.blocks.held_by_nodes([n.id for n in nodes]) if include_blocks else []
+        sessions = await BgpSessionRepository(self.session).for_nodes([n.id for n in nodes])
         return [
             NodeRead(
                 name=n.name,
@@ -104,6 +107,7 @@ class NodeService:
                 updated_at=n.updated_at,
                 last_seen_at=n.last_seen_at,
                 blocks=[block_read(b, pool=p, node=nn) for b, p, nn in held if b.node_id == n.id],
+                bgp_sessions=[session_read(s) for s in sessions if s.node_id == n.id],
             )
             for n in nodes
         ]

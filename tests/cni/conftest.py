@@ -1,7 +1,7 @@
 """Fixtures for the CNI plugin tests: the built executable and stub agent sockets.
 
-The stubs are NOT a node agent. ``silent_agent`` accepts connections and never
-answers (CNI-046); ``canned_agent`` answers every request with one canned HTTP
+The stubs are NOT a node agent. ``silent_agent`` accepts connections, records the
+request and never answers (CNI-046); ``canned_agent`` answers every request with one canned HTTP
 error and records what the plugin sent, to test error pass-through and the wire
 requests. Nothing here pretends that an allocation happened.
 """
@@ -120,10 +120,11 @@ def _serve(stub: StubAgent, handle: Callable[[Any], None]) -> Iterator[StubAgent
 
 @pytest.fixture
 def silent_agent(sock_dir: Path) -> Iterator[StubAgent]:
-    """Accepts every connection, reads nothing, never answers (CNI-046)."""
+    """Accepts every connection, records the request, never answers (CNI-046)."""
     stub = StubAgent(sock_dir / "silent.sock")
 
     def handle(handler: socketserver.StreamRequestHandler) -> None:
+        stub.requests.append(_read_request(handler.rfile))
         stub.release.wait(timeout=30)
 
     yield from _serve(stub, handle)

@@ -82,6 +82,8 @@ class Plugin:
 
     executable: Path
     conflist: Path
+    argv_prefix: tuple[str, ...] = ()
+    """Prepended to every :meth:`run` (e.g. ``ip netns exec <node>``: the runtime's netns)."""
 
     @classmethod
     def build(cls, root: Path, *, python: str, **install_options: Any) -> Plugin:
@@ -152,7 +154,7 @@ class Plugin:
                 runtime_config=runtime_config,
             )
             raw_stdin = json.dumps(document).encode()
-        return self.exec(env, raw_stdin, timeout=timeout)
+        return self.exec(env, raw_stdin, timeout=timeout, argv_prefix=self.argv_prefix)
 
     def installed_conflist(self) -> dict[str, Any]:
         conflist: dict[str, Any] = json.loads(self.conflist.read_text())

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from cni import install as install_module
 from cni.cli import cni
-from cni.install import BUNDLED_MODULES, install, render_conflist
+from cni.install import BOOTSTRAP, BUNDLED_MODULES, install, render_conflist, shebang_interpreter
 from tests.cni.conftest import SYSTEM_PYTHON
 from tests.cni.harness import Plugin
 
@@ -26,7 +26,8 @@ def test_install_writes_both_files_with_modes(tmp_path: Path) -> None:
     installed = install(bin_dir=tmp_path / "bin", conf_dir=tmp_path / "net.d", python=SYSTEM_PYTHON)
     assert stat.S_IMODE(installed.executable.stat().st_mode) == 0o755
     assert stat.S_IMODE(installed.conflist.stat().st_mode) == 0o644
-    assert installed.executable.read_bytes().startswith(b"#!/usr/bin/python3 -IS\n")
+    first_line = installed.executable.read_bytes().split(b"\n", 1)[0]
+    assert first_line == b"#!/usr/bin/python3 -ISc" + BOOTSTRAP.encode()
     assert json.loads(installed.conflist.read_text())["name"] == "flatnet"
 
 
@@ -229,3 +230,34 @@ def test_agent_path_never_imports_http_client(plugin: Plugin) -> None:
     imported = _imported_modules(plugin, env, stdin)
     assert "cni.httpunix" in imported
     assert not {"http.client", "email", "asyncio", "logging", "json", "click"} & imported
+
+
+def test_a_python_path_too_long_for_the_fast_shebang_keeps_plain_isolated_mode() -> None:
+    long_python = "/opt/" + "x" * 80 + "/bin/python3"
+    assert shebang_interpreter(long_python) == f"{long_python} -IS"
+    assert shebang_interpreter("/usr/bin/python3").startswith("/usr/bin/python3 -ISc")
+
+
+def test_agent_path_skips_runpy_dataclasses_typing_and_socket(plugin: Plugin) -> None:
+    """Run as the kernel runs it (through the shebang), ADD imports nothing heavy."""
+    env = {
+        "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/etc/hostname",
+        "CNI_IFNAME": "eth0", "PYTHONPROFILEIMPORTTIME": "1",
+    }  # fmt: skip
+    stdin = b'{"cniVersion":"1.0.0","name":"n","agentSocket":"/nonexistent.sock"}'
+    proc = subprocess.run(
+        [str(plugin.executable)], env=env, input=stdin, capture_output=True, timeout=30, check=False
+    )
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["code"] == 11  # all the way to the (absent) agent
+    # -I ignores PYTHON* variables, so ask the bundled bootstrap's interpreter directly
+    first_line = plugin.executable.read_bytes().split(b"\n", 1)[0].decode()
+    interpreter, flags = first_line[2:].split(" ", 1)
+    traced = subprocess.run(
+        [interpreter, "-X", "importtime", flags, str(plugin.executable)],
+        env=env, input=stdin, capture_output=True, timeout=30, check=False,
+    )  # fmt: skip
+    lines = [ln for ln in traced.stderr.decode().splitlines() if ln.startswith("import time:")]
+    imported = {ln.rsplit("|", 1)[1].strip() for ln in lines}
+    assert {"cni.verbs", "cni.httpunix", "cni.contract"} <= imported
+    assert not {"runpy", "dataclasses", "typing", "socket", "inspect", "enum", "os"} & imported

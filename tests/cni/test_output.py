@@ -126,7 +126,10 @@ def test_cni_046_silent_agent_times_out_with_code_11(
     run = plugin.run("ADD", silent_agent.conf(agentTimeout=1), netns=netns, timeout=10, **ADD)
     assert (run.rc, run.out["code"]) == (1, 11)
     assert "within 1s" in run.out["details"]
-    assert 1.0 <= run.seconds < 5.0
+    # The agent got the request and is still holding the connection unanswered, so the
+    # plugin's answer can only come from its own timeout (no wall-time assertion).
+    assert [r.path for r in silent_agent.requests] == ["/v1/cni/add"]
+    assert not silent_agent.release.is_set()
 
 
 def test_cni_046_default_timeout_is_bounded() -> None:

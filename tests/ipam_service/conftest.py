@@ -4,8 +4,7 @@ fresh database; every test runs in a transaction that is rolled back."""
 
 from __future__ import annotations
 
-import os
-import tempfile
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,24 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from ipam_service.api.app import create_app
 from ipam_service.config import IpamSettings
 from ipam_service.database import make_engine
-from tests.ipam_service.databases import fresh_database
+from tests.databases import fresh_database
+
+TOKENS = {"t-admin": "admin", "t-audit": "auditor", "t-n1": "node:node1", "t-n2": "node:node2"}
+"""The bearer tokens of the ``authed`` client (send them with ``factories.bearer``)."""
 
 
 @pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
-    external = os.environ.get("FLATNET_TEST_DATABASE_URL")
-    if external:
-        yield external
-        return
-    import pgserver
-
-    root = Path(tempfile.mkdtemp(prefix="flatnet-pg-"))
-    root.chmod(0o755)
-    server = pgserver.get_server(root / "data", cleanup_mode="delete")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
+def server_url(pg_server_url: str) -> str:
+    return pg_server_url
 
 
 @pytest.fixture(scope="session")
@@ -73,11 +63,29 @@ def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession
     )
 
 
+def app_client(
+    settings: IpamSettings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> httpx.AsyncClient:
+    """A client of the real app, in process, on the test's rolled-back connection."""
+    app = create_app(settings, sessionmaker=sessionmaker, refresh_gauges=False)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ipam")
+
+
 @pytest.fixture
 async def client(
     settings: IpamSettings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, sessionmaker=sessionmaker, refresh_gauges=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://ipam") as c:
+    async with app_client(settings, sessionmaker) as c:
+        yield c
+
+
+@pytest.fixture
+async def authed(
+    tmp_path: Path, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Like ``client``, with token checks on and the roles of ``TOKENS``."""
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps(TOKENS))
+    settings = IpamSettings(auth="on", tokens_file=tokens, database_url="unused")
+    async with app_client(settings, sessionmaker) as c:
         yield c

@@ -9,6 +9,10 @@ from typing import Any
 import httpx
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 async def make_pool(client: httpx.AsyncClient, name: str = "pods", **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"name": name, "cidrs": ["10.244.0.0/16"], "block_prefixlen": 26}
     body.update(extra)

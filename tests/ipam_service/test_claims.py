@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 
 from tests.ipam_service.factories import claim, event, make_node, make_pool
@@ -80,8 +82,6 @@ async def test_released_block_is_reused_first(client: httpx.AsyncClient) -> None
 
 
 async def test_release_refuses_live_owners_unless_forced(client: httpx.AsyncClient) -> None:
-    from datetime import UTC, datetime
-
     await make_pool(client)
     await make_node(client)
     cidr = (await claim(client)).json()["cidr"]

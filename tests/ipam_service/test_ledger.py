@@ -24,6 +24,12 @@ async def post(client: httpx.AsyncClient, *events: dict[str, object]) -> httpx.R
     return await client.post("/v1/ledger/events", json={"node": "node1", "events": list(events)})
 
 
+async def owner_of(client: httpx.AsyncClient, ip: str, at: datetime) -> str | None:
+    """The pod name of the owner of ``ip`` at ``at``, as the point-in-time audit answers."""
+    body = (await client.get(f"/v1/audit/ips/{ip}", params={"at": at.isoformat()})).json()
+    return None if body["owner"] is None else str(body["owner"]["pod_name"])
+
+
 async def test_point_in_time_owner_across_reallocation(
     client: httpx.AsyncClient, node_with_block: str
 ) -> None:
@@ -36,17 +42,13 @@ async def test_point_in_time_owner_across_reallocation(
     )
     assert r.json() == {"applied": 3, "duplicates": 0}
 
-    async def owner(at: datetime) -> str | None:
-        body = (await client.get(f"/v1/audit/ips/{ip}", params={"at": at.isoformat()})).json()
-        return None if body["owner"] is None else body["owner"]["pod_name"]
-
-    assert await owner(T0 - timedelta(seconds=1)) is None
-    assert await owner(T0) == "web-1"
-    assert await owner(T0 + timedelta(minutes=9, seconds=59)) == "web-1"
-    assert await owner(T0 + timedelta(minutes=10)) is None
-    assert await owner(T0 + timedelta(minutes=15)) is None
-    assert await owner(T0 + timedelta(minutes=20)) == "db-0"
-    assert await owner(T0 + timedelta(days=300)) == "db-0"
+    assert await owner_of(client, ip, T0 - timedelta(seconds=1)) is None
+    assert await owner_of(client, ip, T0) == "web-1"
+    assert await owner_of(client, ip, T0 + timedelta(minutes=9, seconds=59)) == "web-1"
+    assert await owner_of(client, ip, T0 + timedelta(minutes=10)) is None
+    assert await owner_of(client, ip, T0 + timedelta(minutes=15)) is None
+    assert await owner_of(client, ip, T0 + timedelta(minutes=20)) == "db-0"
+    assert await owner_of(client, ip, T0 + timedelta(days=300)) == "db-0"
     history = (await client.get(f"/v1/audit/ips/{ip}/history")).json()["items"]
     assert [(h["pod_name"], h["end"] is None) for h in history] == [
         ("web-1", False),
@@ -56,6 +58,25 @@ async def test_point_in_time_owner_across_reallocation(
         await client.get("/v1/audit/pods", params={"namespace": "shop", "name": "web-1"})
     ).json()
     assert [p["ip"] for p in pods["items"]] == [ip]
+
+
+async def test_owner_at_a_handover_instant_is_the_new_owner(
+    client: httpx.AsyncClient, node_with_block: str
+) -> None:
+    ip, neighbour = "10.244.0.8", "10.244.0.9"
+    handover = T0 + timedelta(minutes=10)
+    r = await post(
+        client,
+        event("allocate", ip, T0, container_id="c1", pod=("shop", "web-1")),
+        event("allocate", neighbour, T0 + timedelta(minutes=5), container_id="c9"),
+        event("release", ip, handover, container_id="c1"),
+        event("allocate", ip, handover, container_id="c2", pod=("shop", "web-2")),
+    )
+    assert r.status_code == 200, r.text
+
+    assert await owner_of(client, ip, handover - timedelta(microseconds=1)) == "web-1"
+    assert await owner_of(client, ip, handover) == "web-2"
+    assert await owner_of(client, ip, T0 + timedelta(minutes=7)) == "web-1"
 
 
 async def test_retried_batch_changes_nothing(

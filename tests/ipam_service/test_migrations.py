@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from ipam_service.database import alembic_config, migrate
 from ipam_service.models import Base
-from tests.ipam_service.databases import fresh_database
+from tests.databases import fresh_database
 
 
 @pytest.fixture
@@ -33,18 +33,26 @@ def test_upgrade_downgrade_round_trip(blank_url: str) -> None:
         kinds = conn.execute(
             text("SELECT conname FROM pg_constraint WHERE contype = 'x'")
         ).scalars()
-        assert set(kinds) == {
+        assert {
             "ex_blocks_held_overlap",
             "ex_leases_one_owner",
             "ex_pool_cidrs_overlap",
             "ex_pool_subnets_overlap",
-        }
+        } <= set(kinds)
     engine.dispose()
+
+
+def _ipam_object(obj: object, name: str | None, kind: str, reflected: bool, _: object) -> bool:
+    """Other components keep their tables in the same migration history; they compare
+    them against their own models."""
+    table = name if kind == "table" else getattr(getattr(obj, "table", None), "name", None)
+    return table is None or table in Base.metadata.tables
 
 
 def test_models_and_migrations_agree(database_url: str) -> None:
     engine = create_engine(database_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": _ipam_object})
+        diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
-import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ipam_service.api.app import create_app
-from ipam_service.config import IpamSettings
-from tests.ipam_service.factories import claim, event, make_node, make_pool
-
-TOKENS = {"t-admin": "admin", "t-audit": "auditor", "t-n1": "node:node1", "t-n2": "node:node2"}
+from tests.ipam_service.factories import bearer, claim, event, make_node, make_pool
 
 
 async def test_put_node_is_idempotent_and_updates(client: httpx.AsyncClient) -> None:
@@ -57,24 +48,6 @@ async def test_delete_node_releases_blocks_and_closes_ledger(client: httpx.Async
     # the freed block goes to the next claimer
     await make_node(client, "node2", "192.0.2.12")
     assert (await claim(client, "node2")).json()["cidr"] == cidr
-
-
-@pytest.fixture
-async def authed(
-    tmp_path: Path, sessionmaker: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[httpx.AsyncClient]:
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text(json.dumps(TOKENS))
-    settings = IpamSettings(auth="on", tokens_file=tokens, database_url="unused")
-    app = create_app(settings, sessionmaker=sessionmaker, refresh_gauges=False)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://ipam"
-    ) as c:
-        yield c
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_node_token_acting_for_another_node_is_403(authed: httpx.AsyncClient) -> None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.ipam_service.databases import fresh_database
+from tests.databases import fresh_database
 
 CLAIMERS = 64
 NODES = 8

@@ -7,6 +7,7 @@ with ``host_netns`` pointing at it, so no test touches the real host namespace.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import os
@@ -15,13 +16,25 @@ import struct
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.databases import fresh_database
 from tests.need import need_binary, need_root
+from tests.node_agent.world import world
+
+__all__ = ["world"]
+
+if TYPE_CHECKING:
+    from tests.node_agent.lab import AgentProcess, IpamProcess, Pods
+
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 NODE_V4 = IPv4Address("192.0.2.1")
 NODE_V6 = IPv6Address("fd00:ffff::1")
@@ -174,3 +187,128 @@ def _await_reply(sock: socket.socket, *, v4: bool, ident: int, seq: int, timeout
         if kind == (0 if v4 else 129) and (rid, rseq) == (ident, seq):
             return True
     return False
+
+
+# -- the agent's world: PostgreSQL, IPAM, agent processes, pods ------------------------
+
+
+@pytest.fixture(scope="session")
+def ipam_database(pg_server_url: str) -> Iterator[str]:
+    with fresh_database(pg_server_url, prefix="flatnet_agent", migrated=True) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def ipam(ipam_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IpamProcess]:
+    """One real IPAM service for the session (tests use their own pools and nodes)."""
+    from tests.node_agent.lab import IpamProcess
+
+    service = IpamProcess(ipam_database, log_path=tmp_path_factory.mktemp("ipam") / "ipam.log")
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def plugin_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("flatnet-cni")
+
+
+@pytest.fixture
+def agent_factory(node: Netns, ipam: IpamProcess) -> Iterator[Callable[..., AgentProcess]]:
+    """Factory of agent processes on ``node``; each is stopped (by PID) at teardown."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.node_agent.lab import AgentProcess
+
+    need_binary(SYSTEM_PYTHON)
+    made: list[AgentProcess] = []
+    dirs: list[Path] = []
+
+    def make(
+        *, pools: list[str] | None = None, ipam_url: str | None = None, **settings: Any
+    ) -> AgentProcess:
+        state = Path(tempfile.mkdtemp(prefix="fn-agent-", dir="/tmp"))
+        dirs.append(state)
+        agent = AgentProcess(
+            node=node,
+            ipam_url=ipam_url or ipam.url,
+            pools=pools or [ipam.pool()],
+            state_dir=state,
+            settings=settings,
+        )
+        made.append(agent)
+        return agent
+
+    yield make
+    for agent in made:
+        agent.kill() if agent.proc is not None and agent.proc.poll() is not None else agent.stop()
+    for state in dirs:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def pods_for(plugin_root: Path) -> Iterator[Callable[[AgentProcess], Pods]]:
+    """Pods talking to a given agent through the real installed plugin."""
+    from tests.cni.harness import Plugin
+    from tests.node_agent.lab import Pods
+
+    plugin = Plugin.build(plugin_root / uuid.uuid4().hex[:8], python=SYSTEM_PYTHON)
+    made: list[Pods] = []
+
+    def make(agent: AgentProcess) -> Pods:
+        pods = Pods(plugin=plugin, agent=agent)
+        made.append(pods)
+        return pods
+
+    yield make
+    for pods in made:
+        pods.cleanup()
+
+
+@pytest.fixture
+def agent(agent_factory: Callable[..., AgentProcess]) -> AgentProcess:
+    """A started agent with one IPv4 pool of /28 blocks."""
+    started = agent_factory()
+    started.start()
+    return started
+
+
+@pytest.fixture
+def pods(agent: AgentProcess, pods_for: Callable[[AgentProcess], Pods]) -> Pods:
+    return pods_for(agent)
+
+
+def _children() -> set[int]:
+    found = set()
+    me = str(os.getpid())
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            found.add(int(entry))
+    return found
+
+
+@pytest.fixture
+def no_leaked_processes() -> Iterator[None]:
+    """Fail a test that leaves a child process behind (session services excepted)."""
+    before = _children()
+    yield
+    leaked: set[int] = set()
+    for _ in range(100):
+        leaked = _children() - before
+        if not leaked:
+            return
+        time.sleep(0.05)
+    for pid in leaked:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
+    raise AssertionError(f"test leaked child processes {sorted(leaked)}")

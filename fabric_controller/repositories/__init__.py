@@ -1,0 +1,1 @@
+"""Repositories: the only code that queries the controller's tables."""

@@ -1,0 +1,1 @@
+"""Services: topology and policy rules, ASN allocation, node peering and ToR config."""
