@@ -71,7 +71,8 @@ class AgentSettings(BaseSettings):
     controller_url: str | None = None
     """Base URL of the fabric controller. When set, the agent takes its ToR sessions from
     ``GET /v1/nodes/{node_name}/bgp`` at start instead of ``bgp_peers`` (which are used
-    only if the controller gives none within ``controller_wait``)."""
+    only if the controller gives none within ``controller_wait``), and follows changes
+    every ``controller_refresh`` seconds."""
     controller_token_file: Path | None = None
     """File holding the bearer token for the controller (role ``node:<node_name>``)."""
     controller_timeout: float = Field(default=5.0, gt=0)
@@ -83,6 +84,9 @@ class AgentSettings(BaseSettings):
     """First back-off, in seconds, between two questions to the controller."""
     controller_retry_max: float = Field(default=10.0, gt=0)
     """Longest back-off, in seconds, between two questions to the controller."""
+    controller_refresh: float = Field(default=30.0, ge=0)
+    """Seconds between two questions to the controller while the agent runs; when the
+    rack's sessions changed, the speaker switches to them. 0: only ask at start."""
 
     # -- pools and blocks ------------------------------------------------------------
     pools: list[str] = Field(default_factory=lambda: ["default"], min_length=1, max_length=2)

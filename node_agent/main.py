@@ -16,24 +16,22 @@ import signal
 from node_agent import logs
 from node_agent.announcer import Announcer, NullAnnouncer
 from node_agent.api import LocalApi, MetricsApi
+from node_agent.bgp.speaker import ExabgpSpeaker
 from node_agent.config import AgentSettings
 from node_agent.daemon import Agent, build_parts
 from node_agent.httpserver import HttpServer
 from node_agent.metrics import Metrics
 from node_agent.peering import with_controller_peers
+from node_agent.peerwatch import follow_peers
 
 log = logging.getLogger("flatnet.agent")
 
 
-def make_announcer(settings: AgentSettings, *, metrics: Metrics) -> Announcer:
-    """NullAnnouncer without BGP peers, else the ExaBGP speaker of :mod:`node_agent.bgp`.
+def make_speaker(settings: AgentSettings, *, metrics: Metrics) -> ExabgpSpeaker:
+    """The ExaBGP speaker of :mod:`node_agent.bgp` for ``settings.bgp_peers``.
 
     With ``host_netns`` set (labs), ExaBGP runs inside that namespace too.
     """
-    if not settings.bgp_peers:
-        return NullAnnouncer()
-    from node_agent.bgp.speaker import ExabgpSpeaker
-
     wrapper: tuple[str, ...] = ()
     if settings.host_netns and settings.host_netns.startswith("/run/netns/"):
         wrapper = ("ip", "netns", "exec", settings.host_netns.removeprefix("/run/netns/"))
@@ -47,19 +45,38 @@ def make_announcer(settings: AgentSettings, *, metrics: Metrics) -> Announcer:
     )
 
 
+def follow(settings: AgentSettings, speaker: ExabgpSpeaker, metrics: Metrics) -> asyncio.Task[None]:
+    """The task that keeps ``speaker`` on the controller's sessions (:mod:`.peerwatch`)."""
+    return asyncio.create_task(
+        follow_peers(
+            settings,
+            apply=speaker.set_peers,
+            current=settings.bgp_peers,
+            registry=metrics.registry,
+        ),
+        name="flatnet-peer-follow",
+    )
+
+
 async def serve(
     settings: AgentSettings, *, stop: asyncio.Event, announcer: Announcer | None = None
 ) -> None:
     """Run the agent until ``stop`` is set. With ``controller_url`` set (and no
     ``announcer`` given) the BGP peers come from the fabric controller first."""
     metrics = Metrics()
+    speaker: ExabgpSpeaker | None = None
     if announcer is None:
         settings = await with_controller_peers(settings)
-    announcer = announcer or make_announcer(settings, metrics=metrics)
-    agent = Agent(build_parts(settings, announcer=announcer, metrics=metrics))
+        speaker = make_speaker(settings, metrics=metrics) if settings.bgp_peers else None
+    agent = Agent(
+        build_parts(settings, announcer=announcer or speaker or NullAnnouncer(), metrics=metrics)
+    )
     servers: list[HttpServer] = []
+    following: asyncio.Task[None] | None = None
     try:
         await agent.start()
+        if speaker is not None and settings.controller_url and settings.controller_refresh > 0:
+            following = follow(settings, speaker, metrics)
         api = LocalApi(agent)
         local = HttpServer(
             api, max_body=settings.api_max_body, read_timeout=settings.api_read_timeout
@@ -78,6 +95,9 @@ async def serve(
         log.info("stopping")
     finally:
         agent.service.stopping = True
+        if following is not None:
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
         for server in servers:
             await server.close(grace=settings.shutdown_timeout)
         await agent.stop()

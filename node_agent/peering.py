@@ -21,8 +21,9 @@ other 404, 409, 5xx, no connection      ask again (rack unknown, no ASN yet, IPA
 ======================================  ===============================================
 
 When the time is up: the static ``bgp_peers`` if any are set (logged), else
-:class:`PeeringError`, and the agent does not start. The peers are not fetched again
-while the agent runs; a changed rack takes effect at the agent's next start.
+:class:`PeeringError`, and the agent does not start. While the agent runs,
+:mod:`node_agent.peerwatch` asks again every ``controller_refresh`` seconds and switches
+the speaker when the rack's sessions change.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ async def fetch_peers(
         try:
             peering = await client.node_bgp(settings.node_name)
             if peering.peers:
-                _check(settings, peering)
+                check_answer(settings, peering)
                 return to_peers(peering)
             problem = f"the controller lists no ToR session for rack {peering.rack} yet"
         except PeeringRefusedError:
@@ -148,7 +149,7 @@ async def _register(register: Register, context: dict[str, Any]) -> None:
         log.warning("IPAM registration failed: %s", exc, extra=context)
 
 
-def _check(settings: AgentSettings, peering: NodeBgpRead) -> None:
+def check_answer(settings: AgentSettings, peering: NodeBgpRead) -> None:
     if peering.node != settings.node_name:
         raise PeeringError(f"the controller answered for node {peering.node!r}")
     for peer in peering.peers:

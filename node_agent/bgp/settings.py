@@ -52,6 +52,9 @@ class BgpSettings(BaseModel):
     first_sync_timeout: float = Field(default=30.0, gt=0)
     """After start, seconds to wait for the daemon's first ``sync`` before End-of-RIB is sent
     anyway (End-of-RIB ends graceful restart at the ToR, which then drops stale routes)."""
+    depart_settle: float = Field(default=0.5, ge=0)
+    """Seconds between the acknowledged withdraw to a ToR that is no longer a peer and
+    ExaBGP's restart: ExaBGP's ``done`` means queued, not yet on the wire."""
     restart_backoff_min: float = Field(default=0.5, gt=0)
     """First delay before ExaBGP is started again after it died."""
     restart_backoff_max: float = Field(default=30.0, gt=0)

@@ -102,6 +102,45 @@ class ExabgpSpeaker:
         """Start ExaBGP; the ToR keeps the node's routes until the first :meth:`sync`."""
         if self._supervisor is not None and self._supervisor.pid is not None:
             return
+        await self._launch(primed=False)
+
+    async def set_peers(self, peers: Sequence[BgpPeer]) -> bool:
+        """Run with ``peers`` from now on; False (nothing done) when they are the ones in use.
+
+        A ToR that is no longer a peer first gets an explicit withdraw of every prefix and
+        End-of-RIB, so it drops the node's routes now rather than when its graceful-restart
+        timer ends. Then ExaBGP is restarted on the new configuration exactly as an agent
+        restart does it: the ToRs that stay keep the routes through graceful restart and get
+        the replay and End-of-RIB when their session is up again; a new ToR gets the replay.
+        """
+        if _peer_key(peers) == _peer_key(self._peer_settings):
+            return False
+        leaving = {str(p.address) for p in self._peer_settings} - {str(p.address) for p in peers}
+        if leaving and self._channel.connected:
+            await self._withdraw_from(leaving)
+        primed = self._primed
+        await self.stop()
+        self._peer_settings = list(peers)
+        await self._launch(primed=primed)
+        return True
+
+    async def _withdraw_from(self, addresses: set[str]) -> None:
+        def build() -> list[asyncio.Future[bool]]:
+            futures = []
+            for peer in self._peers.values():
+                if str(peer.session.peer) in addresses and peer.state == "up":
+                    futures += peer.withdraw(self._channel, self._desired | peer.sent | peer.acked)
+                    futures += peer.end_of_rib(self._channel)
+            return futures
+
+        try:
+            await self._apply(build, "withdraw from departing peers")
+        except (BgpCommandError, BgpTimeoutError) as exc:  # their restart timer flushes them
+            log.warning("departing peers %s: %s", ", ".join(sorted(addresses)), exc)
+            return
+        await asyncio.sleep(self._settings.depart_settle)
+
+    async def _launch(self, *, primed: bool) -> None:
         sessions = exabgp_conf.resolve_sessions(
             self._peer_settings,
             node_addresses=self._node_addresses,
@@ -122,7 +161,7 @@ class ExabgpSpeaker:
             on_spawn=self._on_spawn,
             on_exit=self._on_exit,
         )
-        self._primed = False
+        self._primed = primed
         await self._channel.open()
         try:
             await self._supervisor.start()
@@ -357,6 +396,10 @@ async def _settle(futures: list[asyncio.Future[bool]], within: float, peer: Peer
         peer.fail("ExaBGP did not acknowledge the replay in time")
     elif any(f.exception() is None and not f.result() for f in done):
         peer.fail("ExaBGP refused part of the replay")
+
+
+def _peer_key(peers: Iterable[BgpPeer]) -> list[str]:
+    return sorted(p.model_dump_json() for p in peers)
 
 
 def _address(text: str) -> Address | None:
