@@ -25,6 +25,7 @@ from fabric_controller.drift import endpoints as drift_endpoints
 from fabric_controller.ipamclient import IpamClient
 from fabric_controller.kube import endpoints as kube_endpoints
 from fabric_controller.metrics import Metrics
+from fabric_controller.services.departures import DepartureLog
 from fabric_controller.services.registry import TopologyRegistry
 
 log = logging.getLogger("flatnet.controller")
@@ -78,6 +79,7 @@ def create_app(
     app.state.metrics = Metrics()
     app.state.tokens = Tokens.from_file(settings.tokens_file)
     app.state.topology = TopologyRegistry(sessionmaker, settings)
+    app.state.departures = DepartureLog(sessionmaker)
     if settings.auth == "off":
         log.warning("AUTHENTICATION IS OFF: every caller is admin")
     problems.install(app)

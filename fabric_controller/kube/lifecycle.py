@@ -19,9 +19,12 @@ A released node's per-node ASN is freed too (after IPAM's release, also when IPA
 such node any more, e.g. a previous leader released it and stopped before the ASN), so the
 fabric's ASN range does not run dry as nodes come and go.
 
-A grace period is measured on this replica's clock from the moment it first saw the node gone;
-a leader change starts it again (later, never earlier). IPAM nodes without any Node object
-(deleted while no controller watched) are found by a periodic sweep and handled as DELETED.
+A grace period runs from the moment a leader first saw the node gone. With a ``DepartureLog``
+(the controller's ``node_departures`` table) that moment outlives the leader: the next
+leader continues the grace period instead of starting it again, and a node that is back or
+released is forgotten. Without one it is this replica's memory. IPAM nodes without any Node
+object (deleted while no controller watched) are found by a periodic sweep and handled as
+DELETED.
 """
 
 from __future__ import annotations
@@ -35,7 +38,13 @@ from fabric_controller.kube.client import KubeApi
 from fabric_controller.kube.clock import Clock, wait_event
 from fabric_controller.kube.metrics import KubeMetrics
 from fabric_controller.kube.objects import NODES, EventType, NodeInfo, WatchEvent
-from fabric_controller.kube.ports import AsnRegistry, NodeRegistry, RackRegistry, RouteReport
+from fabric_controller.kube.ports import (
+    AsnRegistry,
+    DepartureLog,
+    NodeRegistry,
+    RackRegistry,
+    RouteReport,
+)
 from fabric_controller.kube.queueing import KeyedQueue
 from fabric_controller.kube.settings import KubeSettings
 from fabric_controller.kube.tasks import run_until
@@ -76,8 +85,10 @@ class NodeLifecycle:
         racks: RackRegistry | None = None,
         routes: RouteReport | None = None,
         asns: AsnRegistry | None = None,
+        departures: DepartureLog | None = None,
     ) -> None:
         self.settings = settings
+        self.departures = departures
         self.clock = clock
         self.metrics = metrics
         self.nodes = nodes
@@ -126,6 +137,8 @@ class NodeLifecycle:
             self.metrics.releases_cancelled.inc()
             del self.states[name]
             self._count_pending()
+        if self.departures is not None and (state is None or state.phase is not Phase.PRESENT):
+            await self.departures.forget(name)  # back, or first seen by this leader
         if node.node_ip is None:
             log.info("node has no InternalIP yet; registering it later", extra={"node": name})
             return
@@ -140,11 +153,12 @@ class NodeLifecycle:
         now = self.clock.monotonic()
         state = self.states.get(name)
         if state is None or state.phase is Phase.PRESENT:
-            state = self.states[name] = NodeState(Phase.GONE, since=now)
+            since = await self._departed(name, now)
+            state = self.states[name] = NodeState(Phase.GONE, since=since)
             self._count_pending()
             log.info(
-                "node is gone; releasing its blocks after %gs unless it returns",
-                self.settings.grace_period,
+                "node is gone; releasing its blocks in %gs unless it returns",
+                max(0.0, self.settings.grace_period - (now - since)),
                 extra={"node": name},
             )
         if state.phase is Phase.GONE:
@@ -152,6 +166,8 @@ class NodeLifecycle:
             if remaining > 0:
                 return remaining
             released = await self.nodes.release(name, reason=self._reason(name))
+            if self.departures is not None:
+                await self.departures.forget(name)
             self.orphans.discard(name)
             if released is None:  # IPAM never had it (or released it already)
                 await self._free_asn(name)
@@ -173,6 +189,14 @@ class NodeLifecycle:
                 state.asn_freed = True
             return await self._check_routes(name, state)
         return None
+
+    async def _departed(self, name: str, now: float) -> float:
+        """The grace period's start on the monotonic clock: now, or the recorded departure."""
+        if self.departures is None:
+            return now
+        wall = self.clock.now()
+        recorded = await self.departures.gone_since(name, wall)
+        return now - max(0.0, (wall - recorded).total_seconds())
 
     async def _free_asn(self, name: str) -> None:
         if self.asns is not None and await self.asns.release_asn(name):

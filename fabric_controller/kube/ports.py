@@ -2,13 +2,15 @@
 
 ``NodeRegistry`` is IPAM (``kube.ipamnodes.IpamNodes`` adapts the controller's IPAM client);
 ``RackRegistry`` and ``AsnRegistry`` are the controller's topology service
-(``services.registry.TopologyRegistry``); ``RouteReport`` is the drift report.
+(``services.registry.TopologyRegistry``); ``DepartureLog`` is its ``node_departures`` table
+(``services.departures.DepartureLog``); ``RouteReport`` is the drift report.
 Every method is idempotent: the loop may call it again after any failure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from fabric_controller.kube.objects import NodeInfo
@@ -47,4 +49,15 @@ class RouteReport(Protocol):
     async def routes_of(self, node: str) -> Sequence[str]:
         """What the fabric still carries for ``node`` according to the drift report (one text
         per offending route, e.g. ``"10.244.1.0/26 on tor1 (stale)"``); empty when clean."""
+        ...
+
+
+class DepartureLog(Protocol):
+    async def gone_since(self, name: str, now: datetime) -> datetime:
+        """Record ``now`` as the moment the node left unless a moment is recorded already;
+        return the recorded one (the grace period runs from it)."""
+        ...
+
+    async def forget(self, name: str) -> None:
+        """The node is back, or released: drop its recorded departure."""
         ...

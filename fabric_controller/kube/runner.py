@@ -21,7 +21,13 @@ from fabric_controller.kube.leader import LeaderElector
 from fabric_controller.kube.lifecycle import NodeLifecycle
 from fabric_controller.kube.metrics import KubeMetrics
 from fabric_controller.kube.namespaces import NamespacePools, watch_namespaces
-from fabric_controller.kube.ports import AsnRegistry, NodeRegistry, RackRegistry, RouteReport
+from fabric_controller.kube.ports import (
+    AsnRegistry,
+    DepartureLog,
+    NodeRegistry,
+    RackRegistry,
+    RouteReport,
+)
 from fabric_controller.kube.settings import KubeSettings
 
 log = logging.getLogger("flatnet.controller.kube")
@@ -41,9 +47,11 @@ class LifecycleRunner:
         racks: RackRegistry | None = None,
         routes: RouteReport | None = None,
         asns: AsnRegistry | None = None,
+        departures: DepartureLog | None = None,
         identity: str | None = None,
     ) -> None:
         self.api = api
+        self.departures = departures
         self.settings = settings
         self.nodes = nodes
         self.racks = racks
@@ -70,6 +78,7 @@ class LifecycleRunner:
             racks=self.racks,
             routes=self.routes,
             asns=self.asns,
+            departures=self.departures,
         )
         try:
             await self.lifecycle.run()
@@ -86,6 +95,7 @@ async def run_lifecycle(
     racks: RackRegistry | None = None,
     routes: RouteReport | None = None,
     asns: AsnRegistry | None = None,
+    departures: DepartureLog | None = None,
     api: KubeApi | None = None,
     clock: Clock | None = None,
     metrics: KubeMetrics | None = None,
@@ -110,6 +120,7 @@ async def run_lifecycle(
         racks=racks,
         routes=routes,
         asns=asns,
+        departures=departures,
         identity=identity,
     )
     log.info("kubernetes loops starting", extra={"identity": runner.elector.identity})
@@ -149,6 +160,7 @@ async def run_in_app(app: FastAPI, stop: asyncio.Event) -> None:
             racks=app.state.topology if settings.kube.register_racks else None,
             routes=routes,
             asns=app.state.topology,
+            departures=app.state.departures,
             metrics=KubeMetrics(app.state.metrics.registry),
         )
     finally:

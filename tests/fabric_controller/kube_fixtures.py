@@ -24,7 +24,13 @@ from fabric_controller.kube.client import HttpKubeApi
 from fabric_controller.kube.lifecycle import NodeLifecycle, Phase
 from fabric_controller.kube.metrics import KubeMetrics
 from fabric_controller.kube.objects import NAMESPACES, NODES, Object, WatchEvent
-from fabric_controller.kube.ports import AsnRegistry, NodeRegistry, RackRegistry, RouteReport
+from fabric_controller.kube.ports import (
+    AsnRegistry,
+    DepartureLog,
+    NodeRegistry,
+    RackRegistry,
+    RouteReport,
+)
 from fabric_controller.kube.settings import KubeSettings
 from ipam_service.api.app import create_app
 from ipam_service.config import IpamSettings
@@ -225,6 +231,7 @@ async def running_lifecycle(
     racks: RackRegistry | None = None,
     routes: RouteReport | None = None,
     asns: AsnRegistry | None = None,
+    departures: DepartureLog | None = None,
 ) -> AsyncIterator[NodeLifecycle]:
     """One leader term of the loop, running (its Node watch synced) until the block ends."""
     lifecycle = NodeLifecycle(
@@ -236,6 +243,7 @@ async def running_lifecycle(
         racks=racks,
         routes=routes,
         asns=asns,
+        departures=departures,
     )
     task = asyncio.create_task(lifecycle.run())
     try:

@@ -15,7 +15,7 @@ from fabric_controller.database import ALEMBIC_DIR, migrate, with_psycopg
 from fabric_controller.models import Base as ControllerBase
 from tests.databases import fresh_database
 
-TABLES = {"fabrics", "racks", "rack_subnets", "tors", "node_asns"}
+TABLES = {"fabrics", "racks", "rack_subnets", "tors", "node_asns", "node_departures"}
 
 
 @pytest.fixture
