@@ -130,7 +130,7 @@ class NodeAgent:
         """Wait until the agent answers on its socket and is registered; its status."""
         deadline = time.monotonic() + self.settings.agent_start_timeout
         while time.monotonic() < deadline:
-            if record.resolve() is None:
+            if record.gone():
                 raise LabDaemonError(f"the agent of {self.name} exited: {tail(self.log, 10)}")
             try:
                 status = self.status()

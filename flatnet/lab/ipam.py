@@ -116,7 +116,7 @@ class IpamServer:
     def wait_ready(self, record: Tracked) -> None:
         deadline = time.monotonic() + self.settings.ipam_start_timeout
         while time.monotonic() < deadline:
-            if record.resolve() is None:
+            if record.gone():
                 raise LabDaemonError(f"the IPAM service exited: {tail(self.log, 15)}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:

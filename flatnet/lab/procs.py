@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flatnet.lab.settings import LabSettings
-from flatnet.lab.shell import alive, end_process
+from flatnet.lab.shell import alive, end_process, exited
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,11 @@ class Tracked:
         if pid is None or not alive(pid, marker=self.marker, in_environ=self.in_environ):
             return None
         return pid
+
+    def gone(self) -> bool:
+        """The process has exited for sure (``resolve`` alone may miss one still in exec)."""
+        pid = self.pid if self.pidfile is None else read_pidfile(Path(self.pidfile))
+        return self.resolve() is None and (pid is None or exited(pid))
 
     def stop(self, *, grace: float) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds; nothing if it is gone already."""

@@ -57,6 +57,18 @@ def cmdline(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
+def exited(pid: int) -> bool:
+    """True once ``pid`` is gone or a zombie. A process still inside ``execve`` (its parent
+    already back from ``fork``/``exec``) shows no command line or environment for a moment,
+    yet it has not exited."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    state = stat.rpartition(")")[2].split()
+    return not state or state[0] in ("Z", "X")
+
+
 def environ(pid: int) -> list[str]:
     """The environment of ``pid`` as ``NAME=value`` strings, or [] when it is gone."""
     try:

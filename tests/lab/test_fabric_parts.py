@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from flatnet.lab.agents import NodeAgent, env_value
 from flatnet.lab.pods import Pod, new_pod
 from flatnet.lab.procs import Tracked, read_pidfile
 from flatnet.lab.report import find_state, render
+from flatnet.lab.shell import exited
 from node_agent.config import AgentSettings
 
 V4 = LabPool(cidr=IPv4Network("10.244.0.0/17"), block_prefixlen=26)
@@ -103,6 +106,22 @@ def test_a_tracked_process_is_never_a_recycled_pid(tmp_path: Path) -> None:
     pidfile.write_text(f"{os.getpid()}\n/some/data/dir\n")
     assert read_pidfile(pidfile) == os.getpid()
     assert Tracked.from_json(me.to_json()) == me
+
+
+def test_a_process_is_gone_only_once_it_has_exited() -> None:
+    """Not ours is not the same as exited: a child still inside exec shows no environment."""
+    me = Tracked(name="me", marker="no-such-marker-anywhere", pid=os.getpid(), in_environ=True)
+    assert me.resolve() is None
+    assert not me.gone()
+    child = subprocess.Popen(["true"])
+    try:
+        for _ in range(500):  # exited, not yet reaped: a zombie
+            if exited(child.pid):
+                break
+            time.sleep(0.01)
+        assert Tracked(name="child", marker="true", pid=child.pid).gone()
+    finally:
+        child.wait()
 
 
 def test_find_state(tmp_path: Path) -> None:
