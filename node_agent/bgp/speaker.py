@@ -95,6 +95,8 @@ class ExabgpSpeaker:
             close_grace=settings.close_grace,
         )
         self._supervisor: ExabgpSupervisor | None = None
+        self._launched = False
+        """The last launch succeeded: ExaBGP runs (or is restarted) on ``_peer_settings``."""
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -113,13 +115,14 @@ class ExabgpSpeaker:
         restart does it: the ToRs that stay keep the routes through graceful restart and get
         the replay and End-of-RIB when their session is up again; a new ToR gets the replay.
         """
-        if _peer_key(peers) == _peer_key(self._peer_settings):
+        if self._launched and _peer_key(peers) == _peer_key(self._peer_settings):
             return False
         leaving = {str(p.address) for p in self._peer_settings} - {str(p.address) for p in peers}
         if leaving and self._channel.connected:
             await self._withdraw_from(leaving)
         primed = self._primed
         await self.stop()
+        self._launched = False  # a failed launch below is tried again on the next call
         self._peer_settings = list(peers)
         await self._launch(primed=primed)
         return True
@@ -169,6 +172,7 @@ class ExabgpSpeaker:
             await self._channel.close()
             raise
         self._spawn(self._first_sync_deadline())
+        self._launched = True
 
     async def stop(self) -> None:
         """Stop ExaBGP without withdrawing: graceful restart keeps the routes at the ToR."""

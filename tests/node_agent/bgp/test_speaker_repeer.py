@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from ipaddress import ip_network
+from pathlib import Path
 
 import pytest
 
 from flatnet.lab import Lab
 from node_agent.bgp.settings import BgpPeer
 from node_agent.bgp.speaker import ExabgpSpeaker
+from node_agent.errors import BgpConfigError
 from tests.lab.harness import eventually
 from tests.node_agent.bgp.conftest import lab_peers
 from tests.node_agent.bgp.fabric import (
@@ -78,3 +80,22 @@ async def test_a_tor_taken_away_drops_the_routes_at_once_and_the_other_sees_no_c
     await assert_hitless(lab, remove_tor2, marker=MARKER)
     assert {p.peer for p in speaker.status().peers} == {"10.10.0.1", "fd00:10::1"}
     assert lab.routes(2) == {}
+
+
+async def test_a_switch_that_failed_is_tried_again_with_the_same_sessions(
+    make_lab: Callable[..., Lab], make_speaker: Callable[..., ExabgpSpeaker], tmp_path: Path
+) -> None:
+    lab = make_lab(nodes=1)
+    speaker = make_speaker(lab)
+    await speaker.start()
+    await speaker.sync(HELD)
+    await tor_routes_become(lab, VIA_NODE1)
+    password = tmp_path / "md5"
+    keyed = [p.model_copy(update={"md5_password_file": password}) for p in lab_peers(lab, "node1")]
+    with pytest.raises(BgpConfigError):  # the password file is not there yet
+        await speaker.set_peers(keyed)
+    assert speaker.status().pid is None
+    password.write_text("secret\n")
+    assert await speaker.set_peers(keyed)  # not "already in use": the last launch failed
+    assert speaker.status().pid is not None
+    assert not await speaker.set_peers(keyed)
