@@ -128,16 +128,11 @@ class ExabgpSpeaker:
         return True
 
     async def _withdraw_from(self, addresses: set[str]) -> None:
-        def build() -> list[asyncio.Future[bool]]:
-            futures = []
-            for peer in self._peers.values():
-                if str(peer.session.peer) in addresses and peer.state == "up":
-                    futures += peer.withdraw(self._channel, self._desired | peer.sent | peer.acked)
-                    futures += peer.end_of_rib(self._channel)
-            return futures
+        def departing(peer: PeerState) -> bool:
+            return str(peer.session.peer) in addresses and peer.state == "up"
 
         try:
-            await self._apply(build, "withdraw from departing peers")
+            await self._apply(self._withdraw_all(departing), "withdraw from departing peers")
         except (BgpCommandError, BgpTimeoutError) as exc:  # their restart timer flushes them
             log.warning("departing peers %s: %s", ", ".join(sorted(addresses)), exc)
             return
@@ -192,15 +187,20 @@ class ExabgpSpeaker:
         self._drained = True
         self._primed = True
         self._metrics.prefixes_desired.set(0)
+        await self._apply(self._withdraw_all(lambda peer: True), "drain")
+
+    def _withdraw_all(self, which: Callable[[PeerState], bool]) -> Build:
+        """Every prefix ExaBGP may have announced, withdrawn from the chosen peers, then
+        End-of-RIB (so a ToR in graceful restart drops its stale copies too)."""
 
         def build() -> list[asyncio.Future[bool]]:
             futures = []
-            for peer in self._peers.values():
+            for peer in filter(which, self._peers.values()):
                 futures += peer.withdraw(self._channel, self._desired | peer.sent | peer.acked)
                 futures += peer.end_of_rib(self._channel)
             return futures
 
-        await self._apply(build, "drain")
+        return build
 
     async def undrain(self) -> None:
         """Announce the desired prefixes again after a :meth:`drain`."""
