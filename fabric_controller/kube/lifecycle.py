@@ -38,13 +38,7 @@ from fabric_controller.kube.client import KubeApi
 from fabric_controller.kube.clock import Clock, wait_event
 from fabric_controller.kube.metrics import KubeMetrics
 from fabric_controller.kube.objects import NODES, EventType, NodeInfo, WatchEvent
-from fabric_controller.kube.ports import (
-    AsnRegistry,
-    DepartureLog,
-    NodeRegistry,
-    RackRegistry,
-    RouteReport,
-)
+from fabric_controller.kube.ports import LifecyclePorts
 from fabric_controller.kube.queueing import KeyedQueue
 from fabric_controller.kube.settings import KubeSettings
 from fabric_controller.kube.tasks import run_until
@@ -81,20 +75,12 @@ class NodeLifecycle:
         settings: KubeSettings,
         clock: Clock,
         metrics: KubeMetrics,
-        nodes: NodeRegistry,
-        racks: RackRegistry | None = None,
-        routes: RouteReport | None = None,
-        asns: AsnRegistry | None = None,
-        departures: DepartureLog | None = None,
+        ports: LifecyclePorts,
     ) -> None:
         self.settings = settings
-        self.departures = departures
         self.clock = clock
         self.metrics = metrics
-        self.nodes = nodes
-        self.racks = racks
-        self.routes = routes
-        self.asns = asns
+        self.ports = ports
         self.states: dict[str, NodeState] = {}
         self.orphans: set[str] = set()
         """IPAM nodes the sweep found without any Node object."""
@@ -137,15 +123,17 @@ class NodeLifecycle:
             self.metrics.releases_cancelled.inc()
             del self.states[name]
             self._count_pending()
-        if self.departures is not None and (state is None or state.phase is not Phase.PRESENT):
-            await self.departures.forget(name)  # back, or first seen by this leader
+        if self.ports.departures is not None and (
+            state is None or state.phase is not Phase.PRESENT
+        ):
+            await self.ports.departures.forget(name)  # back, or first seen by this leader
         if node.node_ip is None:
             log.info("node has no InternalIP yet; registering it later", extra={"node": name})
             return
         rack = node.labels.get(self.settings.rack_label)
-        if rack and self.racks is not None and self.settings.register_racks:
-            await self.racks.ensure_rack(rack)
-        if await self.nodes.register(node):
+        if rack and self.ports.racks is not None and self.settings.register_racks:
+            await self.ports.racks.ensure_rack(rack)
+        if await self.ports.nodes.register(node):
             log.info("node registered in IPAM", extra={"node": name, "rack": rack})
         self.states[name] = NodeState(Phase.PRESENT, since=self.clock.monotonic())
 
@@ -165,9 +153,9 @@ class NodeLifecycle:
             remaining = self.settings.grace_period - (now - state.since)
             if remaining > 0:
                 return remaining
-            released = await self.nodes.release(name, reason=self._reason(name))
-            if self.departures is not None:
-                await self.departures.forget(name)
+            released = await self.ports.nodes.release(name, reason=self._reason(name))
+            if self.ports.departures is not None:
+                await self.ports.departures.forget(name)
             self.orphans.discard(name)
             if released is None:  # IPAM never had it (or released it already)
                 await self._free_asn(name)
@@ -192,14 +180,14 @@ class NodeLifecycle:
 
     async def _departed(self, name: str, now: float) -> float:
         """The grace period's start on the monotonic clock: now, or the recorded departure."""
-        if self.departures is None:
+        if self.ports.departures is None:
             return now
         wall = self.clock.now()
-        recorded = await self.departures.gone_since(name, wall)
+        recorded = await self.ports.departures.gone_since(name, wall)
         return now - max(0.0, (wall - recorded).total_seconds())
 
     async def _free_asn(self, name: str) -> None:
-        if self.asns is not None and await self.asns.release_asn(name):
+        if self.ports.asns is not None and await self.ports.asns.release_asn(name):
             log.info("freed the node's per-node ASN", extra={"node": name})
 
     def _reason(self, name: str) -> str:
@@ -209,11 +197,11 @@ class NodeLifecycle:
         return f"kubernetes Node deleted and gone for {grace} (fabric controller)"
 
     async def _check_routes(self, name: str, state: NodeState) -> float | None:
-        if self.routes is None:
+        if self.ports.routes is None:
             log.info("no drift report available: route check skipped", extra={"node": name})
             state.phase = Phase.CLEAN
             return None
-        routes = list(await self.routes.routes_of(name))
+        routes = list(await self.ports.routes.routes_of(name))
         state.checks += 1
         if not routes:
             state.phase = Phase.CLEAN
@@ -255,7 +243,7 @@ class NodeLifecycle:
         to the next sweep, neither handed over again nor forgotten on that list's word.
         """
         began = self.clock.monotonic()
-        registered = set(await self.nodes.names())
+        registered = set(await self.ports.nodes.names())
         for name in sorted(registered - set(self.watcher.cache)):
             state = self.states.get(name)
             if state is not None and state.since >= began:

@@ -10,6 +10,7 @@ Every method is idempotent: the loop may call it again after any failure.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -61,3 +62,16 @@ class DepartureLog(Protocol):
     async def forget(self, name: str) -> None:
         """The node is back, or released: drop its recorded departure."""
         ...
+
+
+@dataclass(frozen=True)
+class LifecyclePorts:
+    """Everything the lifecycle loop talks to besides Kubernetes; only IPAM is required.
+    Without ``racks`` no rack is created, without ``routes`` the route check is skipped,
+    without ``asns`` no ASN is freed, without ``departures`` a grace period lives in memory."""
+
+    nodes: NodeRegistry
+    racks: RackRegistry | None = None
+    routes: RouteReport | None = None
+    asns: AsnRegistry | None = None
+    departures: DepartureLog | None = None

@@ -21,13 +21,7 @@ from fabric_controller.kube.leader import LeaderElector
 from fabric_controller.kube.lifecycle import NodeLifecycle
 from fabric_controller.kube.metrics import KubeMetrics
 from fabric_controller.kube.namespaces import NamespacePools, watch_namespaces
-from fabric_controller.kube.ports import (
-    AsnRegistry,
-    DepartureLog,
-    NodeRegistry,
-    RackRegistry,
-    RouteReport,
-)
+from fabric_controller.kube.ports import LifecyclePorts
 from fabric_controller.kube.settings import KubeSettings
 
 log = logging.getLogger("flatnet.controller.kube")
@@ -41,22 +35,14 @@ class LifecycleRunner:
         api: KubeApi,
         *,
         settings: KubeSettings,
-        nodes: NodeRegistry,
+        ports: LifecyclePorts,
         clock: Clock,
         metrics: KubeMetrics,
-        racks: RackRegistry | None = None,
-        routes: RouteReport | None = None,
-        asns: AsnRegistry | None = None,
-        departures: DepartureLog | None = None,
         identity: str | None = None,
     ) -> None:
         self.api = api
-        self.departures = departures
         self.settings = settings
-        self.nodes = nodes
-        self.racks = racks
-        self.routes = routes
-        self.asns = asns
+        self.ports = ports
         self.clock = clock
         self.metrics = metrics
         self.elector = LeaderElector(
@@ -74,11 +60,7 @@ class LifecycleRunner:
             settings=self.settings,
             clock=self.clock,
             metrics=self.metrics,
-            nodes=self.nodes,
-            racks=self.racks,
-            routes=self.routes,
-            asns=self.asns,
-            departures=self.departures,
+            ports=self.ports,
         )
         try:
             await self.lifecycle.run()
@@ -89,13 +71,9 @@ class LifecycleRunner:
 async def run_lifecycle(
     settings: KubeSettings,
     *,
-    nodes: NodeRegistry,
+    ports: LifecyclePorts,
     pools: NamespacePools,
     stop: asyncio.Event,
-    racks: RackRegistry | None = None,
-    routes: RouteReport | None = None,
-    asns: AsnRegistry | None = None,
-    departures: DepartureLog | None = None,
     api: KubeApi | None = None,
     clock: Clock | None = None,
     metrics: KubeMetrics | None = None,
@@ -114,13 +92,9 @@ async def run_lifecycle(
     runner = LifecycleRunner(
         api,
         settings=settings,
-        nodes=nodes,
+        ports=ports,
         clock=clock,
         metrics=metrics,
-        racks=racks,
-        routes=routes,
-        asns=asns,
-        departures=departures,
         identity=identity,
     )
     log.info("kubernetes loops starting", extra={"identity": runner.elector.identity})
@@ -147,20 +121,22 @@ def namespace_pools(app: FastAPI) -> NamespacePools:
 
 async def run_in_app(app: FastAPI, stop: asyncio.Event) -> None:
     """``main``'s hook when ``settings.kube.enabled``: takes IPAM, the topology registry
-    (racks from labels, per-node ASNs freed on release), the metrics registry and the drift
-    report from ``app.state``."""
+    (racks from labels, per-node ASNs freed on release), the departure log, the metrics
+    registry and the drift report from ``app.state``."""
     settings: ControllerSettings = app.state.settings
-    routes = DriftRoutes(app) if settings.collector.enabled else None
+    ports = LifecyclePorts(
+        nodes=IpamNodes(app.state.ipam),
+        racks=app.state.topology if settings.kube.register_racks else None,
+        routes=DriftRoutes(app) if settings.collector.enabled else None,
+        asns=app.state.topology,
+        departures=app.state.departures,
+    )
     try:
         await run_lifecycle(
             settings.kube,
-            nodes=IpamNodes(app.state.ipam),
+            ports=ports,
             pools=namespace_pools(app),
             stop=stop,
-            racks=app.state.topology if settings.kube.register_racks else None,
-            routes=routes,
-            asns=app.state.topology,
-            departures=app.state.departures,
             metrics=KubeMetrics(app.state.metrics.registry),
         )
     finally:

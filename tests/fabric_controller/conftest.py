@@ -23,6 +23,31 @@ from fabric_controller.ipamclient import IpamClient
 from ipam_service.api.app import create_app as create_ipam_app
 from ipam_service.config import IpamSettings
 from tests.databases import fresh_database
+from tests.fabric_controller.kube_fixtures import (
+    clock,
+    fake_kube,
+    kube_api,
+    kube_ipam_client,
+    kube_ipam_database,
+    kube_ipam_http,
+    kube_ipam_template,
+    kube_ipam_transport,
+    kube_settings,
+    no_leaked_tasks,
+)
+
+__all__ = [  # the Kubernetes-side fixtures, for every controller test
+    "clock",
+    "fake_kube",
+    "kube_api",
+    "kube_ipam_client",
+    "kube_ipam_database",
+    "kube_ipam_http",
+    "kube_ipam_template",
+    "kube_ipam_transport",
+    "kube_settings",
+    "no_leaked_tasks",
+]
 
 
 @pytest.fixture(scope="session")

@@ -24,13 +24,7 @@ from fabric_controller.kube.client import HttpKubeApi
 from fabric_controller.kube.lifecycle import NodeLifecycle, Phase
 from fabric_controller.kube.metrics import KubeMetrics
 from fabric_controller.kube.objects import NAMESPACES, NODES, Object, WatchEvent
-from fabric_controller.kube.ports import (
-    AsnRegistry,
-    DepartureLog,
-    NodeRegistry,
-    RackRegistry,
-    RouteReport,
-)
+from fabric_controller.kube.ports import LifecyclePorts
 from fabric_controller.kube.settings import KubeSettings
 from ipam_service.api.app import create_app
 from ipam_service.config import IpamSettings
@@ -227,11 +221,7 @@ async def running_lifecycle(
     *,
     settings: KubeSettings,
     clock: FakeClock,
-    nodes: NodeRegistry,
-    racks: RackRegistry | None = None,
-    routes: RouteReport | None = None,
-    asns: AsnRegistry | None = None,
-    departures: DepartureLog | None = None,
+    ports: LifecyclePorts,
 ) -> AsyncIterator[NodeLifecycle]:
     """One leader term of the loop, running (its Node watch synced) until the block ends."""
     lifecycle = NodeLifecycle(
@@ -239,11 +229,7 @@ async def running_lifecycle(
         settings=settings,
         clock=clock,
         metrics=KubeMetrics(),
-        nodes=nodes,
-        racks=racks,
-        routes=routes,
-        asns=asns,
-        departures=departures,
+        ports=ports,
     )
     task = asyncio.create_task(lifecycle.run())
     try:

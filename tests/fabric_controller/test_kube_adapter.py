@@ -32,18 +32,13 @@ from tests.fabric_controller.kube_fake import FakeKube, serve
 from tests.fabric_controller.kube_fixtures import (
     add_namespaces,
     add_nodes,
-    clock,
     drain,
     eventually,
-    fake_kube,
     http_api,
-    kube_api,
     namespace,
-    no_leaked_tasks,
     node,
 )
 
-__all__ = ["clock", "fake_kube", "kube_api", "no_leaked_tasks"]
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
 

@@ -25,27 +25,11 @@ from tests.fabric_controller.kube_fixtures import (
     add_namespaces,
     add_nodes,
     eventually,
-    fake_kube,
-    kube_api,
-    kube_ipam_client,
-    kube_ipam_database,
-    kube_ipam_template,
-    kube_ipam_transport,
     namespace,
-    no_leaked_tasks,
     node,
     settled,
 )
 
-__all__ = [
-    "fake_kube",
-    "kube_api",
-    "kube_ipam_client",
-    "kube_ipam_database",
-    "kube_ipam_template",
-    "kube_ipam_transport",
-    "no_leaked_tasks",
-]
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 POOL = "flatnet.io/pool"
 ADMIN = {"Authorization": "Bearer t-admin"}

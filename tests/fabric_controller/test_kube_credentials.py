@@ -11,9 +11,7 @@ from fabric_controller.kube.errors import KubeApiError, KubeConfigError
 from fabric_controller.kube.objects import NODES
 from fabric_controller.kube.settings import KubeSettings
 from tests.fabric_controller.kube_fake import FakeKube, serve
-from tests.fabric_controller.kube_fixtures import no_leaked_tasks
 
-__all__ = ["no_leaked_tasks"]
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
 

@@ -14,15 +14,8 @@ from fabric_controller.kube.metrics import KubeMetrics
 from fabric_controller.kube.objects import EventType, WatchEvent
 from fabric_controller.kube.queueing import KeyedQueue
 from fabric_controller.kube.settings import KubeSettings
-from tests.fabric_controller.kube_fixtures import (
-    FakeClock,
-    clock,
-    eventually,
-    kube_settings,
-    no_leaked_tasks,
-)
+from tests.fabric_controller.kube_fixtures import FakeClock, eventually
 
-__all__ = ["clock", "kube_settings", "no_leaked_tasks"]
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
 Handler = Callable[[str, WatchEvent], Awaitable[float | None]]

@@ -18,17 +18,11 @@ from tests.fabric_controller.kube_fixtures import (
     FakeClock,
     add_namespaces,
     add_nodes,
-    clock,
     eventually,
-    fake_kube,
-    kube_api,
-    kube_settings,
     namespace,
-    no_leaked_tasks,
     node,
 )
 
-__all__ = ["clock", "fake_kube", "kube_api", "kube_settings", "no_leaked_tasks"]
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
 

@@ -16,18 +16,8 @@ from fabric_controller.kube.metrics import KubeMetrics
 from fabric_controller.kube.objects import LEASES, LeaseRecord
 from fabric_controller.kube.settings import KubeSettings
 from tests.fabric_controller.kube_fake import FakeKube
-from tests.fabric_controller.kube_fixtures import (
-    FakeClock,
-    clock,
-    eventually,
-    fake_kube,
-    http_api,
-    kube_api,
-    kube_settings,
-    no_leaked_tasks,
-)
+from tests.fabric_controller.kube_fixtures import FakeClock, eventually, http_api
 
-__all__ = ["clock", "fake_kube", "kube_api", "kube_settings", "no_leaked_tasks"]
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
 

@@ -14,23 +14,12 @@ from fabric_controller.kube.client import HttpKubeApi
 from fabric_controller.kube.errors import TemporaryError
 from fabric_controller.kube.metrics import KubeMetrics
 from fabric_controller.kube.objects import LEASES, LeaseRecord, NodeInfo
+from fabric_controller.kube.ports import LifecyclePorts
 from fabric_controller.kube.runner import LifecycleRunner
 from fabric_controller.kube.settings import KubeSettings
 from tests.fabric_controller.kube_fake import FakeKube
-from tests.fabric_controller.kube_fixtures import (
-    FakeClock,
-    add_nodes,
-    clock,
-    eventually,
-    fake_kube,
-    http_api,
-    kube_api,
-    kube_settings,
-    no_leaked_tasks,
-    node,
-)
+from tests.fabric_controller.kube_fixtures import FakeClock, add_nodes, eventually, http_api, node
 
-__all__ = ["clock", "fake_kube", "kube_api", "kube_settings", "no_leaked_tasks"]
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
 
@@ -119,7 +108,7 @@ async def test_failover_keeps_the_lifecycle_loop_single_active(
         runner = LifecycleRunner(
             api,
             settings=kube_settings,
-            nodes=registry,
+            ports=LifecyclePorts(registry),
             clock=clock,
             metrics=KubeMetrics(),
             identity=name,

@@ -24,23 +24,14 @@ from fabric_controller.kube.client import HttpKubeApi
 from fabric_controller.kube.ipamnodes import IpamNodes
 from fabric_controller.kube.lifecycle import NodeLifecycle, Phase
 from fabric_controller.kube.objects import NodeInfo
+from fabric_controller.kube.ports import LifecyclePorts
 from fabric_controller.kube.settings import KubeSettings
 from fabric_controller.services.registry import TopologyRegistry
 from tests.fabric_controller.kube_fixtures import (
     FakeClock,
     add_nodes,
-    clock,
     delete_until_gone,
     eventually,
-    fake_kube,
-    kube_api,
-    kube_ipam_client,
-    kube_ipam_database,
-    kube_ipam_http,
-    kube_ipam_template,
-    kube_ipam_transport,
-    kube_settings,
-    no_leaked_tasks,
     node,
     running_lifecycle,
 )
@@ -53,18 +44,6 @@ from tests.fabric_controller.topology_fixtures import (
     tor,
 )
 
-__all__ = [
-    "clock",
-    "fake_kube",
-    "kube_api",
-    "kube_ipam_client",
-    "kube_ipam_database",
-    "kube_ipam_http",
-    "kube_ipam_template",
-    "kube_ipam_transport",
-    "kube_settings",
-    "no_leaked_tasks",
-]
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 FIRST = 4_200_000_000
 
@@ -135,7 +114,7 @@ async def test_an_ipam_list_older_than_a_release_changes_nothing(
     nodes = FakeNodes(live={"n1"})
     await add_nodes(kube_api, node("n1", "192.0.2.1"), node("n2", None))
     async with running_lifecycle(
-        kube_api, settings=kube_settings, clock=clock, nodes=nodes
+        kube_api, settings=kube_settings, clock=clock, ports=LifecyclePorts(nodes)
     ) as lifecycle:
         await eventually(lambda: lifecycle.phase_of("n1") is Phase.PRESENT, what="n1 present")
         grace = kube_settings.grace_period
@@ -161,7 +140,10 @@ async def test_the_asn_is_freed_after_the_release_and_retried_when_that_fails(
     asns, routes = FlakyAsns(failures=1), CleanRoutes()
     await add_nodes(kube_api, node("n1", "192.0.2.1"))
     async with running_lifecycle(
-        kube_api, settings=kube_settings, clock=clock, nodes=nodes, asns=asns, routes=routes
+        kube_api,
+        settings=kube_settings,
+        clock=clock,
+        ports=LifecyclePorts(nodes, asns=asns, routes=routes),
     ) as lifecycle:
         await eventually(lambda: lifecycle.phase_of("n1") is Phase.PRESENT, what="n1 present")
         await delete_until_gone(lifecycle, kube_api, clock, "n1")
@@ -220,8 +202,7 @@ async def test_a_released_node_gives_its_asn_back_to_the_fabric(
         kube_api,
         settings=kube_settings,
         clock=clock,
-        nodes=IpamNodes(kube_ipam_client),
-        asns=registry,
+        ports=LifecyclePorts(IpamNodes(kube_ipam_client), asns=registry),
     ) as lifecycle:
         for name in ("n1", "n2"):
             await eventually(lambda n=name: lifecycle.phase_of(n) is Phase.PRESENT, what=name)  # type: ignore[misc]

@@ -19,41 +19,20 @@ from fabric_controller.ipamclient import IpamClient
 from fabric_controller.kube.client import HttpKubeApi
 from fabric_controller.kube.ipamnodes import IpamNodes
 from fabric_controller.kube.lifecycle import Phase
+from fabric_controller.kube.ports import LifecyclePorts
 from fabric_controller.kube.settings import KubeSettings
 from fabric_controller.models import NodeDeparture
 from fabric_controller.services.departures import DepartureLog
 from tests.fabric_controller.kube_fixtures import (
     FakeClock,
     add_nodes,
-    clock,
     delete_until_gone,
     eventually,
-    fake_kube,
-    kube_api,
-    kube_ipam_client,
-    kube_ipam_database,
-    kube_ipam_http,
-    kube_ipam_template,
-    kube_ipam_transport,
-    kube_settings,
-    no_leaked_tasks,
     node,
     running_lifecycle,
 )
 from tests.fabric_controller.test_lifecycle_nodes import claim, held, make_pool
 
-__all__ = [
-    "clock",
-    "fake_kube",
-    "kube_api",
-    "kube_ipam_client",
-    "kube_ipam_database",
-    "kube_ipam_http",
-    "kube_ipam_template",
-    "kube_ipam_transport",
-    "kube_settings",
-    "no_leaked_tasks",
-]
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 
 
@@ -72,12 +51,12 @@ async def test_a_new_leader_releases_at_the_end_of_the_grace_period_the_old_one_
     db_sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     grace = kube_settings.grace_period
-    departures = DepartureLog(db_sessionmaker)
-    nodes = IpamNodes(kube_ipam_client)
+    ports = LifecyclePorts(IpamNodes(kube_ipam_client), departures=DepartureLog(db_sessionmaker))
     await make_pool(kube_ipam_http)
     await add_nodes(kube_api, node("n1", "192.0.2.1"))
-    term = {"settings": kube_settings, "clock": clock, "nodes": nodes, "departures": departures}
-    async with running_lifecycle(kube_api, **term) as first:  # type: ignore[arg-type]
+    async with running_lifecycle(
+        kube_api, settings=kube_settings, clock=clock, ports=ports
+    ) as first:
         await eventually(lambda: first.phase_of("n1") is Phase.PRESENT, what="n1 registered")
         block = await claim(kube_ipam_http, "n1")
         began = clock.monotonic()
@@ -85,7 +64,9 @@ async def test_a_new_leader_releases_at_the_end_of_the_grace_period_the_old_one_
         assert await recorded(db_sessionmaker) == {"n1": clock.now()}
         await clock.advance(grace * 3 / 4)
     # the leader is gone; the next one finds n1 through its orphan sweep
-    async with running_lifecycle(kube_api, **term) as second:  # type: ignore[arg-type]
+    async with running_lifecycle(  # the same ports: the database is what survives
+        kube_api, settings=kube_settings, clock=clock, ports=ports
+    ) as second:
         await eventually(lambda: second.phase_of("n1") is Phase.GONE, what="n1 gone again")
         await clock.armed(began + grace, what="the first leader's deadline")
         await clock.advance(grace / 4 - 1)
@@ -115,8 +96,7 @@ async def test_a_node_that_came_back_meanwhile_gets_a_full_grace_period_next_tim
         kube_api,
         settings=kube_settings,
         clock=clock,
-        nodes=IpamNodes(kube_ipam_client),
-        departures=departures,
+        ports=LifecyclePorts(IpamNodes(kube_ipam_client), departures=departures),
     ) as loop:
         await eventually(lambda: loop.phase_of("n1") is Phase.PRESENT, what="n1 registered")
         assert await recorded(db_sessionmaker) == {}

@@ -18,39 +18,18 @@ from fabric_controller.kube.client import HttpKubeApi
 from fabric_controller.kube.ipamnodes import IpamNodes
 from fabric_controller.kube.lifecycle import NodeLifecycle, Phase
 from fabric_controller.kube.objects import NODES
+from fabric_controller.kube.ports import LifecyclePorts
 from fabric_controller.kube.settings import KubeSettings
 from tests.fabric_controller.kube_fixtures import (
     FakeClock,
     add_nodes,
-    clock,
     delete_until_gone,
     eventually,
-    fake_kube,
-    kube_api,
-    kube_ipam_client,
-    kube_ipam_database,
-    kube_ipam_http,
-    kube_ipam_template,
-    kube_ipam_transport,
-    kube_settings,
-    no_leaked_tasks,
     node,
     running_lifecycle,
     settled,
 )
 
-__all__ = [
-    "clock",
-    "fake_kube",
-    "kube_api",
-    "kube_ipam_client",
-    "kube_ipam_database",
-    "kube_ipam_http",
-    "kube_ipam_template",
-    "kube_ipam_transport",
-    "kube_settings",
-    "no_leaked_tasks",
-]
 pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
 RACK = "topology.flatnet.io/rack"
 
@@ -102,7 +81,10 @@ async def running(
     """The loop on the real IPAM, with a rack registry that remembers."""
     racks = Racks()
     async with running_lifecycle(
-        api, settings=settings, clock=clock, nodes=IpamNodes(ipam), racks=racks, routes=routes
+        api,
+        settings=settings,
+        clock=clock,
+        ports=LifecyclePorts(IpamNodes(ipam), racks=racks, routes=routes),
     ) as lifecycle:
         yield Loop(lifecycle, racks)
 
