@@ -128,8 +128,8 @@ class ExabgpSpeaker:
         return True
 
     async def _withdraw_from(self, addresses: set[str]) -> None:
-        def departing(peer: PeerState) -> bool:
-            return str(peer.session.peer) in addresses and peer.state == "up"
+        def departing(peer: PeerState) -> bool:  # whatever its state: the speaker may not
+            return str(peer.session.peer) in addresses  # have heard of a session up yet
 
         try:
             await self._apply(self._withdraw_all(departing), "withdraw from departing peers")

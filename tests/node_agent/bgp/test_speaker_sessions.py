@@ -10,7 +10,13 @@ from flatnet.lab import Lab
 from node_agent.bgp.speaker import ExabgpSpeaker
 from tests.lab.harness import LIMIT, eventually
 from tests.node_agent.bgp.conftest import lab_peers
-from tests.node_agent.bgp.fabric import HELD, VIA_NODE1, sessions_up, tor_routes_become
+from tests.node_agent.bgp.fabric import (
+    HELD,
+    VIA_NODE1,
+    acknowledged,
+    sessions_up,
+    tor_routes_become,
+)
 
 
 def md5_failures(netns: str) -> int:
@@ -86,5 +92,8 @@ async def test_one_session_can_carry_both_families_with_the_right_next_hops(
     await speaker.start()
     await speaker.sync(HELD)
     await tor_routes_become(lab, VIA_NODE1)
+    # a session-up replay may have written the announcements sync found already written:
+    # ExaBGP's acks for those can come after the routes reach the ToR
+    await eventually(lambda: acknowledged(speaker, 2), "both prefixes acknowledged")
     [status] = speaker.status().peers
     assert (status.prefixes_sent, status.prefixes_acknowledged) == (2, 2)
